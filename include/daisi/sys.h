@@ -1,0 +1,43 @@
+/* System layer: start-up, BLAS core detection, logging classes, safe output files. */
+#ifndef DAISI_SYS_H
+#define DAISI_SYS_H
+
+#include <petscsys.h>
+
+/* Start-up for every DAISI executable. Before MPI starts it makes sure OpenBLAS runs
+ * the kernels this CPU supports (see docs/performance.md: OpenBLAS misdetects AVX-512
+ * cores and runs GEMM about 4x slower), then initialises PETSc and prints a one-line
+ * banner (version, ranks, BLAS core) unless -daisi_quiet is given. */
+PETSC_EXTERN PetscErrorCode DaisiInitialize(int *argc, char ***argv, const char help[]);
+PETSC_EXTERN PetscErrorCode DaisiFinalize(void);
+
+/* The OpenBLAS core in use and how it was chosen ("detected", "OPENBLAS_CORETYPE", ...). */
+PETSC_EXTERN PetscErrorCode DaisiBlasCoreName(const char **core, const char **how);
+
+/* PETSc class id under which all DAISI log events are registered. */
+PETSC_EXTERN PetscClassId DAISI_CLASSID;
+
+/* Output files are written to "<path>.tmp.<pid-of-rank-0>" and renamed to "<path>" when
+ * complete, so an interrupted or failed run never leaves a half-written file under the
+ * final name. All functions are collective over comm. */
+typedef struct {
+  char     final[PETSC_MAX_PATH_LEN];
+  char     tmp[PETSC_MAX_PATH_LEN];
+  MPI_Comm comm;
+} DaisiOutputName;
+PETSC_EXTERN PetscErrorCode DaisiOutputNameInit(MPI_Comm comm, const char path[], DaisiOutputName *out);
+PETSC_EXTERN PetscErrorCode DaisiOutputNameCommit(DaisiOutputName *out);
+PETSC_EXTERN PetscErrorCode DaisiOutputNameDiscard(DaisiOutputName *out);
+
+/* Collective check that a local array holds only finite numbers; errors with `what` named. */
+PETSC_EXTERN PetscErrorCode DaisiCheckFinite(MPI_Comm comm, PetscInt n, const PetscReal a[], const char what[]);
+
+/* SIGTERM (sent by SLURM before a time limit) sets a flag; DaisiStopRequested() returns
+ * the flag reduced over comm so that all ranks agree on the step at which they stop. */
+PETSC_EXTERN PetscErrorCode DaisiInstallStopHandler(void);
+PETSC_EXTERN PetscErrorCode DaisiStopRequested(MPI_Comm comm, PetscBool *stop);
+
+/* Exit status of a run that stopped early on request after writing its checkpoint. */
+#define DAISI_EXIT_CHECKPOINTED 75
+
+#endif

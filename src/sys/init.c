@@ -1,0 +1,123 @@
+#include <daisi/sys.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+PetscClassId DAISI_CLASSID = 0;
+
+/* OpenBLAS entry points (libopenblas). */
+extern char *openblas_get_corename(void);
+
+static const char *blas_how = "detected by OpenBLAS";
+
+/* OpenBLAS picks its kernels when the library is loaded, from OPENBLAS_CORETYPE or its
+ * own CPU detection. Its detection does not recognise recent AVX-512 CPUs (AMD Zen 4/5,
+ * some Intel parts) and falls back to Haswell or Prescott kernels. The only reliable fix
+ * is the environment variable, which must be set before the library loads: so when the
+ * CPU has AVX-512 and OpenBLAS chose something else, we set it and re-execute ourselves
+ * (before MPI_Init, which is safe under mpiexec and srun). DAISI_NO_BLAS_REEXEC=1 turns
+ * this off; an explicit OPENBLAS_CORETYPE is always respected. */
+static void DaisiFixBlasCore(char **argv)
+{
+  const char *core = openblas_get_corename();
+  if (getenv("OPENBLAS_CORETYPE")) {
+    blas_how = "OPENBLAS_CORETYPE";
+    return;
+  }
+  if (getenv("DAISI_BLAS_REEXEC")) {
+    blas_how = "set by DAISI (AVX-512 CPU misdetected)";
+    return;
+  }
+  if (getenv("DAISI_NO_BLAS_REEXEC")) return;
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f")) return;
+  if (!core || !strcmp(core, "SkylakeX") || !strcmp(core, "Cooperlake") || !strcmp(core, "SapphireRapids")) return;
+  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  setenv("DAISI_BLAS_REEXEC", "1", 1);
+  if (!getenv("OPENBLAS_NUM_THREADS")) setenv("OPENBLAS_NUM_THREADS", "1", 1);
+  execv("/proc/self/exe", argv);
+  /* exec failed: carry on with the detected core, the banner says which */
+  unsetenv("OPENBLAS_CORETYPE");
+  blas_how = "detected by OpenBLAS (re-exec failed)";
+}
+
+PetscErrorCode DaisiBlasCoreName(const char **core, const char **how)
+{
+  PetscFunctionBegin;
+  if (core) *core = openblas_get_corename();
+  if (how) *how = blas_how;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiInitialize(int *argc, char ***argv, const char help[])
+{
+  PetscMPIInt size;
+  PetscBool   quiet = PETSC_FALSE;
+  const char *core, *how;
+
+  /* one BLAS thread per rank unless the user says otherwise: ranks are our parallelism */
+  if (!getenv("OPENBLAS_NUM_THREADS")) setenv("OPENBLAS_NUM_THREADS", "1", 1);
+  DaisiFixBlasCore(*argv);
+  PetscCall(PetscInitialize(argc, argv, NULL, help));
+  PetscFunctionBegin;
+  PetscCall(PetscClassIdRegister("DAISI", &DAISI_CLASSID));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-daisi_quiet", &quiet, NULL));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(DaisiBlasCoreName(&core, &how));
+  if (!quiet) {
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "# DAISI %s | %d MPI rank%s | OpenBLAS core %s (%s), %s thread(s) per rank\n", DAISI_VERSION, size, size > 1 ? "s" : "", core, how, getenv("OPENBLAS_NUM_THREADS") ? getenv("OPENBLAS_NUM_THREADS") : "default"));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFinalize(void)
+{
+  return PetscFinalize();
+}
+
+static volatile sig_atomic_t stop_flag = 0;
+static void DaisiOnTerm(int sig)
+{
+  (void)sig;
+  stop_flag = 1;
+}
+
+PetscErrorCode DaisiInstallStopHandler(void)
+{
+  struct sigaction sa;
+
+  PetscFunctionBegin;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = DaisiOnTerm;
+  sigemptyset(&sa.sa_mask);
+  PetscCheck(sigaction(SIGTERM, &sa, NULL) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install the SIGTERM handler");
+  PetscCheck(sigaction(SIGUSR1, &sa, NULL) == 0, PETSC_COMM_SELF, PETSC_ERR_SYS, "cannot install the SIGUSR1 handler");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiStopRequested(MPI_Comm comm, PetscBool *stop)
+{
+  int local = stop_flag ? 1 : 0, any;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Allreduce(&local, &any, 1, MPI_INT, MPI_MAX, comm));
+  *stop = any ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiCheckFinite(MPI_Comm comm, PetscInt n, const PetscReal a[], const char what[])
+{
+  PetscInt bad = -1, anybad;
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < n; i++) {
+    if (PetscIsInfOrNanReal(a[i])) {
+      bad = i;
+      break;
+    }
+  }
+  PetscCall(MPIU_Allreduce(&bad, &anybad, 1, MPIU_INT, MPI_MAX, comm));
+  PetscCheck(anybad < 0, comm, PETSC_ERR_FP, "%s contains NaN or Inf", what);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
