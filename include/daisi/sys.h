@@ -37,6 +37,11 @@ PETSC_EXTERN PetscErrorCode DaisiCheckFinite(MPI_Comm comm, PetscInt n, const Pe
 PETSC_EXTERN PetscErrorCode DaisiInstallStopHandler(void);
 PETSC_EXTERN PetscErrorCode DaisiStopRequested(MPI_Comm comm, PetscBool *stop);
 
+/* Errors if an option given on the command line or in an options file was never read by the
+ * program: a misspelt option must not silently fall back to a default. Call it once every
+ * object has read its options. */
+PETSC_EXTERN PetscErrorCode DaisiCheckOptionsUsed(MPI_Comm comm);
+
 /* Exit status of a run that stopped early on request after writing its checkpoint. */
 #define DAISI_EXIT_CHECKPOINTED 75
 
