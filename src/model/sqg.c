@@ -25,7 +25,7 @@ typedef struct {
   ptrdiff_t    nkl, k0;       /* this rank's kx columns */
   SqgTransform tstate;        /* R = N, 2 fields: state <-> spectral */
   SqgTransform tinv, tfwd;    /* R = M: 8 derivative fields and 2 Jacobians per member */
-  PetscReal   *ik, *il, *ksq, *hovermu, *sinhmu, *tanhmu, *hyper; /* [nkl][N] */
+  PetscReal   *ik, *il, *ksq, *invt, *invs, *hyper; /* [nkl][N]; invt = (H/mu)/tanh mu, invs = (H/mu)/sinh mu */
   fftw_complex *qeq;          /* relaxation target, [nkl][N][2] */
   fftw_complex *q;            /* state, [nbatch][nkl][N][2] */
   fftw_complex *stage, *kcur, *acc; /* RK4 work, [cb][nkl][N][2] */
@@ -162,7 +162,7 @@ static PetscErrorCode DaisiModelSetUp_SQG(DaisiModel m)
 
   /* spectral coefficients, as in the reference (double precision) */
   nspec = (size_t)PetscMax(1, sq->nkl * N);
-  PetscCall(PetscMalloc7(nspec, &sq->ik, nspec, &sq->il, nspec, &sq->ksq, nspec, &sq->hovermu, nspec, &sq->sinhmu, nspec, &sq->tanhmu, nspec, &sq->hyper));
+  PetscCall(PetscMalloc6(nspec, &sq->ik, nspec, &sq->il, nspec, &sq->ksq, nspec, &sq->invt, nspec, &sq->invs, nspec, &sq->hyper));
   twopi_L = 2.0 * PETSC_PI / sq->L;
   kcut    = PETSC_PI * N / sq->L;
   for (ptrdiff_t kl = 0; kl < sq->nkl; kl++) {
@@ -177,9 +177,9 @@ static PetscErrorCode DaisiModelSetUp_SQG(DaisiModel m)
       sq->il[i] = sq->f32_wavenumbers ? (PetscReal)(float)ky : ky;
       mu        = PetscSqrtReal(sq->ksq[i]) * PetscSqrtReal(sq->nsq) * sq->H / sq->f;
       mu        = PetscMax(mu, mu_eps);
-      sq->hovermu[i] = sq->H / mu;
-      sq->tanhmu[i]  = tanh(mu);
-      sq->sinhmu[i]  = sinh(mu);
+      /* inversion coefficients; sinh overflows only for mu > 710, i.e. N > 30000 */
+      sq->invt[i] = (sq->H / mu) / tanh(mu);
+      sq->invs[i] = (sq->H / mu) / sinh(mu);
       sq->hyper[i]   = PetscExpReal((-sq->dt / sq->diff_efold) * PetscPowReal(PetscSqrtReal(sq->ksq[i]) / kcut, sq->diff_order));
     }
   }
@@ -252,9 +252,10 @@ static PetscErrorCode DaisiModelSetUp_SQG(DaisiModel m)
 /* streamfunction at both boundaries from boundary PV (the SQG inversion) */
 static inline void SqgInvert(const SQG *sq, size_t i, const double *q0, const double *qH, double *psi0, double *psiH)
 {
+  const double ct = sq->invt[i], cs = sq->invs[i];
   for (int c = 0; c < 2; c++) {
-    psi0[c] = sq->hovermu[i] * ((qH[c] / sq->sinhmu[i]) - (q0[c] / sq->tanhmu[i]));
-    psiH[c] = sq->hovermu[i] * ((qH[c] / sq->tanhmu[i]) - (q0[c] / sq->sinhmu[i]));
+    psi0[c] = cs * qH[c] - ct * q0[c];
+    psiH[c] = ct * qH[c] - cs * q0[c];
   }
 }
 
@@ -528,7 +529,7 @@ static PetscErrorCode DaisiModelDestroy_SQG(DaisiModel m)
     PetscCall(SqgTransformDestroy(&sq->tstate));
     PetscCall(SqgTransformDestroy(&sq->tinv));
     PetscCall(SqgTransformDestroy(&sq->tfwd));
-    PetscCall(PetscFree7(sq->ik, sq->il, sq->ksq, sq->hovermu, sq->sinhmu, sq->tanhmu, sq->hyper));
+    PetscCall(PetscFree6(sq->ik, sq->il, sq->ksq, sq->invt, sq->invs, sq->hyper));
     PetscCall(PetscFree(sq->q));
     PetscCall(PetscFree(sq->qeq));
     PetscCall(PetscFree3(sq->stage, sq->kcur, sq->acc));
