@@ -10,7 +10,6 @@
 #include <daisi/model.h>
 #include <daisi/statefile.h>
 #include <daisi/sys.h>
-#include <unistd.h>
 
 static const char help[] = "DAISI nature run: spin-up, then the state every K steps to an HDF5 file.\n"
                            "  -nature_output FILE  -nature_spinup_days D | -nature_spinup_steps S  -nature_steps S\n"
@@ -161,19 +160,6 @@ static PetscErrorCode ReadCheckpoint(DaisiModel m, const NatureOptions *o, Petsc
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode FileExists(const char path[], PetscBool *exists)
-{
-  PetscMPIInt rank;
-  int         e = 0;
-
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-  if (rank == 0) e = access(path, F_OK) == 0;
-  PetscCallMPI(MPI_Bcast(&e, 1, MPI_INT, 0, PETSC_COMM_WORLD));
-  *exists = e ? PETSC_TRUE : PETSC_FALSE;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 static PetscErrorCode NatureRun(const NatureOptions *o, DaisiModel m, DaisiStateFile *out, PetscBool *stopped)
 {
   DaisiGrid              g;
@@ -195,7 +181,7 @@ static PetscErrorCode NatureRun(const NatureOptions *o, DaisiModel m, DaisiState
   ntime = o->steps / o->every + 1;
   PetscCall(PetscMalloc1(DaisiGridLocalSize(&g) + 1, &x));
 
-  if (o->restart) PetscCall(FileExists(o->checkpoint, &have_ckpt));
+  if (o->restart) PetscCall(DaisiFileExists(PETSC_COMM_WORLD, o->checkpoint, &have_ckpt));
   if (have_ckpt) {
     PetscCall(ReadCheckpoint(m, o, &step, &nout));
     resumed = PETSC_TRUE;
@@ -297,13 +283,9 @@ int main(int argc, char **argv)
   if (stopped) {
     PetscCall(DaisiStateFileDestroy(&out)); /* keeps the partial file for the restart */
   } else {
-    PetscBool exists;
-    PetscMPIInt rank;
     PetscCall(DaisiStateFileClose(out));
     PetscCall(DaisiStateFileDestroy(&out));
-    PetscCall(FileExists(o.checkpoint, &exists));
-    PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-    if (exists && rank == 0) (void)remove(o.checkpoint); /* the run is complete */
+    PetscCall(DaisiFileRemove(PETSC_COMM_WORLD, o.checkpoint)); /* the run is complete */
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nature | wrote %s\n", o.output));
   }
   PetscCall(DaisiModelDestroy(&m));

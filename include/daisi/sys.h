@@ -29,6 +29,11 @@ PETSC_EXTERN PetscErrorCode DaisiOutputNameInit(MPI_Comm comm, const char path[]
 PETSC_EXTERN PetscErrorCode DaisiOutputNameCommit(DaisiOutputName *out);
 PETSC_EXTERN PetscErrorCode DaisiOutputNameDiscard(DaisiOutputName *out);
 
+/* Whether a file exists (checked by rank 0 of comm, answer shared). */
+PETSC_EXTERN PetscErrorCode DaisiFileExists(MPI_Comm comm, const char path[], PetscBool *exists);
+/* Removes a file if it exists (rank 0 of comm). */
+PETSC_EXTERN PetscErrorCode DaisiFileRemove(MPI_Comm comm, const char path[]);
+
 /* Collective check that a local array holds only finite numbers; errors with `what` named. */
 PETSC_EXTERN PetscErrorCode DaisiCheckFinite(MPI_Comm comm, PetscInt n, const PetscReal a[], const char what[]);
 

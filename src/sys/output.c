@@ -41,3 +41,27 @@ PetscErrorCode DaisiOutputNameDiscard(DaisiOutputName *out)
   if (rank == 0) (void)remove(out->tmp);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+PetscErrorCode DaisiFileExists(MPI_Comm comm, const char path[], PetscBool *exists)
+{
+  PetscMPIInt rank;
+  int         e = 0;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) e = access(path, F_OK) == 0;
+  PetscCallMPI(MPI_Bcast(&e, 1, MPI_INT, 0, comm));
+  *exists = e ? PETSC_TRUE : PETSC_FALSE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFileRemove(MPI_Comm comm, const char path[])
+{
+  PetscMPIInt rank;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) (void)remove(path);
+  PetscCallMPI(MPI_Barrier(comm));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

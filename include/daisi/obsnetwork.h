@@ -1,0 +1,85 @@
+/* DaisiObsNetwork: where observations are taken (the sites), and DaisiObsScenario: the
+ * published SQG observation scenarios.
+ *
+ * A network is a set of nsite distinct horizontal grid points (iy, ix), observed on every
+ * level listed in -obs_levels (default: all levels), so a cycle has nsite * nlevobs
+ * observations. Observation i is level levels[i / nsite] at site i % nsite; sites are sorted
+ * by global horizontal index iy * nx + ix. The sites are either
+ *   - random: exactly round(fraction * ny * nx) grid points, the ones with the smallest
+ *     Philox keys DaisiRngBits(seed, DAISI_RNG_OBS_SITES, cycle, 0, 0; index iy * nx + ix),
+ *     so the network depends only on (seed, fraction, grid), never on the rank count;
+ *     cycle = 0 for a fixed network, or the cycle number with -obs_new_sites_each_cycle;
+ *   - or read from a site file (-obs_sites FILE), text or HDF5 (docs/observations.md).
+ *
+ * Lifecycle, in the PETSc manner:
+ *   DaisiObsNetworkCreate(comm, &net);  DaisiObsNetworkSetGrid(net, &grid);
+ *   [DaisiObsNetworkSetFraction(net, 0.25); ...]  DaisiObsNetworkSetFromOptions(net);
+ *   DaisiObsNetworkSetUp(net);
+ *   DaisiObsNetworkGetSites(net, cycle, &n, &lev, &iy, &ix);   (every rank gets all sites)
+ *   DaisiObsNetworkDestroy(&net);
+ * Options: -obs_fraction F (0 < F <= 1), -obs_seed S, -obs_sites FILE,
+ * -obs_new_sites_each_cycle, -obs_levels l0,l1,... */
+#ifndef DAISI_OBSNETWORK_H
+#define DAISI_OBSNETWORK_H
+
+#include <daisi/grid.h>
+#include <daisi/obsop.h>
+#include <petscviewer.h>
+
+typedef struct _p_DaisiObsNetwork *DaisiObsNetwork;
+
+#define DAISI_OBS_FRACTION_DEFAULT 0.25
+#define DAISI_OBS_SEED_DEFAULT     1
+
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkCreate(MPI_Comm comm, DaisiObsNetwork *net);
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetOptionsPrefix(DaisiObsNetwork net, const char prefix[]);
+/* only nlev, ny, nx are used */
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetGrid(DaisiObsNetwork net, const DaisiGrid *grid);
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetFraction(DaisiObsNetwork net, PetscReal fraction);
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetSeed(DaisiObsNetwork net, PetscInt64 seed);
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkGetSeed(DaisiObsNetwork net, PetscInt64 *seed);
+/* explicit sites from a file instead of random ones (NULL or "": random) */
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetSitesFile(DaisiObsNetwork net, const char path[]);
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetNewSitesEachCycle(DaisiObsNetwork net, PetscBool flg);
+/* observed levels (distinct, 0 <= l < nlev); n = 0 means all levels */
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetLevels(DaisiObsNetwork net, PetscInt n, const PetscInt levels[]);
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetFromOptions(DaisiObsNetwork net);
+/* Chooses (or reads) the sites; collective. Errors name the option or file at fault. */
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkSetUp(DaisiObsNetwork net);
+/* Number of observations per cycle (nsite * number of observed levels) and of sites. */
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkGetSizes(DaisiObsNetwork net, PetscInt *nobs, PetscInt *nsite, PetscInt *nlevobs);
+/* The observations of a cycle (cycle >= 1): level and grid point of each, arrays of length
+ * *nobs owned by the network, valid until the next call. Collective when the sites change
+ * with the cycle; the same on every rank. */
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkGetSites(DaisiObsNetwork net, PetscInt cycle, PetscInt *nobs, const PetscInt **lev, const PetscInt **iy, const PetscInt **ix);
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkView(DaisiObsNetwork net, PetscViewer viewer);
+PETSC_EXTERN PetscErrorCode DaisiObsNetworkDestroy(DaisiObsNetwork *net);
+
+/* Log event around site selection and site-file reading. */
+PETSC_EXTERN PetscLogEvent DAISI_ObsNetworkSetUp;
+
+/* The observation scenarios of EXPERIMENTS.md with the published LETKF settings for each.
+ * DaisiObsScenarioGetFromOptions reads -scenario NAME (required; known: noisy, sparse,
+ * multimodal, saturating) and then lets every field be overridden one by one:
+ * -obs_operator, -obs_squared_scale, -obs_fraction, -obs_sigma, -obs_seed, -letkf_cutoff (m),
+ * -letkf_rtps, -ens_size, -ens_init_sigma (K). Programs that do not use some of these fields
+ * (daisi-obs does not use the LETKF ones) still read them through this call, so that one
+ * scenario YAML file serves every program (see configs/). */
+typedef struct {
+  char      name[32];
+  char      op[32];         /* DaisiObsOperatorType */
+  PetscReal squared_scale;  /* c of the squared operator (K) */
+  PetscReal fraction;       /* fraction of grid points observed */
+  PetscReal sigma;          /* observation error std, units of h */
+  PetscInt64 seed;          /* seed of the sites and the noise */
+  PetscReal letkf_cutoff;   /* Gaspari-Cohn cutoff (m) */
+  PetscReal letkf_rtps;     /* RTPS alpha */
+  PetscInt  ens_size;       /* members */
+  PetscReal ens_init_sigma; /* initial perturbation std (K) */
+} DaisiObsScenario;
+
+/* The table entry for `name`; errors (PETSC_ERR_ARG_UNKNOWN_TYPE) naming it if unknown. */
+PETSC_EXTERN PetscErrorCode DaisiObsScenarioFind(MPI_Comm comm, const char name[], DaisiObsScenario *s);
+PETSC_EXTERN PetscErrorCode DaisiObsScenarioGetFromOptions(MPI_Comm comm, const char prefix[], DaisiObsScenario *s);
+
+#endif
