@@ -53,6 +53,20 @@ PetscErrorCode DaisiBlasCoreName(const char **core, const char **how)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* PETSc's traceback handler lets rank 0 print an error raised on a communicator and makes
+ * the other ranks exit after a pause: a program could then not clean up (remove partial
+ * outputs, close files collectively) on every rank. Ours prints once, on rank 0 of the
+ * communicator (or on the rank itself for errors on PETSC_COMM_SELF), and returns the
+ * error everywhere, so that collective clean-up paths run on all ranks. */
+static PetscErrorCode DaisiErrorHandler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
+{
+  PetscMPIInt rank = 0;
+
+  if (comm != PETSC_COMM_SELF && comm != MPI_COMM_NULL) (void)MPI_Comm_rank(comm, &rank);
+  if (rank == 0) return PetscTraceBackErrorHandler(PETSC_COMM_SELF, line, fun, file, n, p, mess, ctx);
+  return n;
+}
+
 PetscErrorCode DaisiInitialize(int *argc, char ***argv, const char help[])
 {
   PetscMPIInt size;
@@ -61,10 +75,12 @@ PetscErrorCode DaisiInitialize(int *argc, char ***argv, const char help[])
 
   /* one BLAS thread per rank unless the user says otherwise: ranks are our parallelism */
   if (!getenv("OPENBLAS_NUM_THREADS")) setenv("OPENBLAS_NUM_THREADS", "1", 1);
+  if (!getenv("OMP_NUM_THREADS")) setenv("OMP_NUM_THREADS", "1", 1); /* oneDNN's OpenMP */
   DaisiFixBlasCore(*argv);
   PetscCall(PetscInitialize(argc, argv, NULL, help));
   PetscFunctionBegin;
   PetscCall(PetscClassIdRegister("DAISI", &DAISI_CLASSID));
+  PetscCall(PetscPushErrorHandler(DaisiErrorHandler, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-daisi_quiet", &quiet, NULL));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
   PetscCall(DaisiBlasCoreName(&core, &how));

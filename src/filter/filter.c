@@ -1,0 +1,509 @@
+/* The filter object: lifecycle, options, and the analysis driver shared by every type
+ * (validation, transposes, prior inflation, the observation-space ensemble). */
+#include "filterimpl.h"
+#include <daisi/sys.h>
+
+PetscLogEvent DAISI_FilterAnalysis = 0, DAISI_FilterObsOperator = 0, DAISI_FilterLocalAnalyses = 0, DAISI_FilterTransform = 0;
+
+typedef struct {
+  const char *name;
+  PetscErrorCode (*create)(DaisiFilter);
+} FilterEntry;
+static const FilterEntry filter_types[] = {
+  {DAISI_FILTER_LETKF, DaisiFilterCreate_LETKF},
+  {DAISI_FILTER_ETKF,  DaisiFilterCreate_ETKF },
+  {DAISI_FILTER_ENKF,  DaisiFilterCreate_EnKF },
+  {DAISI_FILTER_NONE,  DaisiFilterCreate_None },
+};
+#define FILTER_NTYPES ((PetscInt)(sizeof(filter_types) / sizeof(filter_types[0])))
+
+PetscReal DaisiGaspariCohn(PetscReal r)
+{
+  /* the fifth-order piecewise rational function of Gaspari & Cohn (1999), eq. 4.10, with
+   * half-width c = cutoff / 2, written in z = 2 r = d / c */
+  const PetscReal z = 2.0 * PetscAbsReal(r);
+  if (z >= 2.0) return 0.0;
+  if (z <= 1.0) return (((-0.25 * z + 0.5) * z + 0.625) * z - 5.0 / 3.0) * z * z + 1.0;
+  return ((((z / 12.0 - 0.5) * z + 0.625) * z + 5.0 / 3.0) * z - 5.0) * z + 4.0 - 2.0 / (3.0 * z);
+}
+
+PetscErrorCode DaisiFilterCreate(MPI_Comm comm, DaisiFilter *f)
+{
+  PetscFunctionBegin;
+  PetscCheck(f, comm, PETSC_ERR_ARG_NULL, "DaisiFilterCreate: output pointer is NULL");
+  if (!DAISI_FilterAnalysis) {
+    PetscCall(PetscLogEventRegister("FilterAnalysis", DAISI_CLASSID, &DAISI_FilterAnalysis));
+    PetscCall(PetscLogEventRegister("FilterObsOp", DAISI_CLASSID, &DAISI_FilterObsOperator));
+    PetscCall(PetscLogEventRegister("FilterLocal", DAISI_CLASSID, &DAISI_FilterLocalAnalyses));
+    PetscCall(PetscLogEventRegister("FilterTransform", DAISI_CLASSID, &DAISI_FilterTransform));
+  }
+  PetscCall(PetscNew(f));
+  (*f)->comm      = comm;
+  (*f)->inflation = 1.0;
+  (*f)->cutoff    = 2500e3;
+  (*f)->lr        = 1000e3;
+  (*f)->eigsolver = DAISI_FILTER_EIG_AUTO;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterSetType(DaisiFilter f, DaisiFilterType type)
+{
+  PetscBool same;
+
+  PetscFunctionBegin;
+  PetscCheck(type, f->comm, PETSC_ERR_ARG_NULL, "filter type is NULL");
+  for (PetscInt i = 0; i < FILTER_NTYPES; i++) {
+    PetscCall(PetscStrcmp(filter_types[i].name, type, &same));
+    if (!same) continue;
+    PetscCheck(!f->setupcalled, f->comm, PETSC_ERR_ORDER, "cannot change the filter type after DaisiFilterSetUp()");
+    PetscCall(PetscMemzero(&f->ops, sizeof(f->ops)));
+    PetscCall(PetscStrncpy(f->type, type, sizeof(f->type)));
+    PetscCall(filter_types[i].create(f));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  SETERRQ(f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none)", type);
+}
+
+PetscErrorCode DaisiFilterGetType(DaisiFilter f, DaisiFilterType *type)
+{
+  PetscFunctionBegin;
+  *type = f->type;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterSetOptionsPrefix(DaisiFilter f, const char prefix[])
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(f->prefix));
+  PetscCall(PetscStrallocpy(prefix, &f->prefix));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterSetInflation(DaisiFilter f, PetscReal factor)
+{
+  PetscFunctionBegin;
+  PetscCheck(factor > 0 && PetscIsNormalReal(factor), f->comm, PETSC_ERR_ARG_OUTOFRANGE, "-filter_inflation must be finite and > 0, got %g", (double)factor);
+  f->inflation = factor;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterSetSeed(DaisiFilter f, PetscInt64 seed)
+{
+  PetscFunctionBegin;
+  f->seed = seed;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterLETKFSetCutoff(DaisiFilter f, PetscReal cutoff)
+{
+  PetscFunctionBegin;
+  PetscCheck(cutoff > 0 && !PetscIsNanReal(cutoff), f->comm, PETSC_ERR_ARG_OUTOFRANGE, "-letkf_cutoff must be > 0 (m; a huge value means no localisation), got %g", (double)cutoff);
+  f->cutoff = cutoff;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterLETKFSetVerticalScale(DaisiFilter f, PetscReal lr)
+{
+  PetscFunctionBegin;
+  PetscCheck(lr >= 0 && PetscIsNormalReal(lr + 1.0), f->comm, PETSC_ERR_ARG_OUTOFRANGE, "-letkf_lr must be finite and >= 0 (m), got %g", (double)lr);
+  f->lr = lr;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterLETKFSetRTPS(DaisiFilter f, PetscReal alpha)
+{
+  PetscFunctionBegin;
+  PetscCheck(alpha >= 0 && alpha <= 1, f->comm, PETSC_ERR_ARG_OUTOFRANGE, "-letkf_rtps must be in [0, 1], got %g", (double)alpha);
+  f->rtps = alpha;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterLETKFSetRTPP(DaisiFilter f, PetscReal alpha)
+{
+  PetscFunctionBegin;
+  PetscCheck(alpha >= 0 && alpha <= 1, f->comm, PETSC_ERR_ARG_OUTOFRANGE, "-letkf_rtpp must be in [0, 1], got %g", (double)alpha);
+  f->rtpp = alpha;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterLETKFSetEnsembleSpace(DaisiFilter f, PetscBool always)
+{
+  PetscFunctionBegin;
+  f->ensspace = always;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterSetFromOptions(DaisiFilter f)
+{
+  char      type[32];
+  PetscInt  eig = f->eigsolver;
+  PetscBool set;
+  PetscReal r;
+  PetscInt  seed = (PetscInt)f->seed;
+
+  PetscFunctionBegin;
+  PetscOptionsBegin(f->comm, f->prefix, "Filter options", "DaisiFilter");
+  PetscCall(PetscOptionsString("-filter_type", "Filter type (letkf, etkf, enkf, none)", "DaisiFilterSetType", f->type[0] ? f->type : DAISI_FILTER_LETKF, type, sizeof(type), &set));
+  if (set || !f->type[0]) PetscCall(DaisiFilterSetType(f, set ? type : DAISI_FILTER_LETKF));
+  r = f->inflation;
+  PetscCall(PetscOptionsReal("-filter_inflation", "Multiplicative prior inflation factor on the perturbations", "DaisiFilterSetInflation", r, &r, &set));
+  if (set) PetscCall(DaisiFilterSetInflation(f, r));
+  PetscCall(PetscOptionsInt("-filter_seed", "Seed of the perturbed observations (enkf)", "DaisiFilterSetSeed", seed, &seed, &set));
+  if (set) PetscCall(DaisiFilterSetSeed(f, seed));
+  r = f->rtps;
+  PetscCall(PetscOptionsReal("-letkf_rtps", "Relaxation to prior spread alpha (letkf, etkf, enkf)", "DaisiFilterLETKFSetRTPS", r, &r, &set));
+  if (set) PetscCall(DaisiFilterLETKFSetRTPS(f, r));
+  r = f->rtpp;
+  PetscCall(PetscOptionsReal("-letkf_rtpp", "Relaxation to prior perturbations alpha (letkf, etkf, enkf)", "DaisiFilterLETKFSetRTPP", r, &r, &set));
+  if (set) PetscCall(DaisiFilterLETKFSetRTPP(f, r));
+  PetscCall(PetscOptionsEList("-letkf_eigensolver", "LAPACK symmetric eigensolver of the local problems", "", DaisiFilterEigNames, 5, DaisiFilterEigNames[eig], &eig, NULL));
+  f->eigsolver = eig;
+  if (f->ops.setfromoptions) PetscCall(f->ops.setfromoptions(f, PetscOptionsObject));
+  PetscOptionsEnd();
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterSetUp(DaisiFilter f)
+{
+  PetscFunctionBegin;
+  if (!f->type[0]) PetscCall(DaisiFilterSetType(f, DAISI_FILTER_LETKF));
+  f->setupcalled = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterView(DaisiFilter f, PetscViewer viewer)
+{
+  PetscFunctionBegin;
+  if (!viewer) viewer = PETSC_VIEWER_STDOUT_(f->comm);
+  PetscCall(PetscViewerASCIIPrintf(viewer, "DaisiFilter %s: prior inflation %g, RTPS %g, RTPP %g\n", f->type, (double)f->inflation, (double)f->rtps, (double)f->rtpp));
+  PetscCall(PetscViewerASCIIPushTab(viewer));
+  if (f->ops.view) PetscCall(f->ops.view(f, viewer));
+  PetscCall(PetscViewerASCIIPopTab(viewer));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterDestroy(DaisiFilter *f)
+{
+  PetscFunctionBegin;
+  if (!*f) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscFree((*f)->prefix));
+  PetscCall(PetscFree(*f));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterGetStats(DaisiFilter f, DaisiFilterStats *stats)
+{
+  PetscFunctionBegin;
+  *stats = f->stats;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Helpers shared by the types
+ * ------------------------------------------------------------------------------------- */
+PetscErrorCode DaisiFilterAlignedMalloc(size_t n, void **mem, PetscReal **p)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc(sizeof(PetscReal) * (n + 8), mem));
+  *p = (PetscReal *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+const char *const DaisiFilterEigNames[] = {"auto", "syev", "syevr", "syevd", "qr"};
+
+extern void dsyev_(const char *, const char *, const PetscBLASInt *, PetscReal *, const PetscBLASInt *, PetscReal *, PetscReal *, const PetscBLASInt *, PetscBLASInt *);
+extern void dsyevd_(const char *, const char *, const PetscBLASInt *, PetscReal *, const PetscBLASInt *, PetscReal *, PetscReal *, const PetscBLASInt *, PetscBLASInt *, const PetscBLASInt *, PetscBLASInt *);
+extern void dsyevr_(const char *, const char *, const char *, const PetscBLASInt *, PetscReal *, const PetscBLASInt *, const PetscReal *, const PetscReal *, const PetscBLASInt *, const PetscBLASInt *, const PetscReal *, PetscBLASInt *, PetscReal *, PetscReal *, const PetscBLASInt *, PetscBLASInt *, PetscReal *, const PetscBLASInt *, PetscBLASInt *, const PetscBLASInt *, PetscBLASInt *);
+
+/* A small symmetric eigensolver without library call overhead (the per-point problems are
+ * 5..40 wide, where LAPACK's drivers spend most of their time in bookkeeping): Householder
+ * tridiagonalisation with the orthogonal factor accumulated, then implicit symmetric QR steps
+ * with the Wilkinson shift (Golub & Van Loan, Algorithm 8.3.2) on the unreduced blocks.
+ * A: lower triangle of a column-major (= upper of a row-major) symmetric matrix. Q, T: n x n
+ * workspace. Output as from LAPACK: w eigenvalues (unsorted), E[q*n + i] component i of
+ * vector q. */
+static PetscErrorCode SymEigQR(PetscInt n, const PetscReal A[], PetscReal w[], PetscReal E[], PetscReal Q[], PetscReal T[], PetscReal hv[])
+{
+  PetscInt steps = 0;
+
+  PetscFunctionBegin;
+  for (PetscInt i = 0; i < n; i++)
+    for (PetscInt j = i; j < n; j++) T[i * n + j] = T[j * n + i] = A[i * n + j];
+  /* Q is kept transposed (row q = vector q) so that rotations touch contiguous rows */
+  for (PetscInt i = 0; i < n; i++)
+    for (PetscInt j = 0; j < n; j++) Q[i * n + j] = i == j ? 1.0 : 0.0;
+  /* T <- H T H column by column; Q <- Q H */
+  for (PetscInt k = 0; k + 2 < n; k++) {
+    const PetscInt m = n - k - 1;
+    PetscReal     *v = w, sig = 0, alpha, vn = 0, c = 0; /* w as scratch for v (length m) */
+    PetscReal     *p = hv, *q = hv + n;
+    for (PetscInt j = 0; j < m; j++) sig += T[(k + 1 + j) * n + k] * T[(k + 1 + j) * n + k];
+    sig = PetscSqrtReal(sig);
+    if (sig == 0) continue;
+    alpha = T[(k + 1) * n + k] >= 0 ? -sig : sig;
+    for (PetscInt j = 0; j < m; j++) v[j] = T[(k + 1 + j) * n + k];
+    v[0] -= alpha;
+    for (PetscInt j = 0; j < m; j++) vn += v[j] * v[j];
+    vn = PetscSqrtReal(vn);
+    if (vn == 0) continue;
+    for (PetscInt j = 0; j < m; j++) v[j] /= vn;
+    for (PetscInt i = 0; i < m; i++) {
+      PetscReal s = 0;
+      for (PetscInt j = 0; j < m; j++) s += T[(k + 1 + i) * n + k + 1 + j] * v[j];
+      p[i] = s;
+      c += v[i] * s;
+    }
+    for (PetscInt i = 0; i < m; i++) q[i] = p[i] - c * v[i];
+    for (PetscInt i = 0; i < m; i++)
+      for (PetscInt j = 0; j < m; j++) T[(k + 1 + i) * n + k + 1 + j] -= 2.0 * (v[i] * q[j] + q[i] * v[j]);
+    for (PetscInt j = 0; j < m; j++) T[(k + 1 + j) * n + k] = T[k * n + k + 1 + j] = 0;
+    T[(k + 1) * n + k] = T[k * n + k + 1] = alpha;
+    for (PetscInt i = 0; i < n; i++) p[i] = 0; /* p = 2 Q v (Q^T stored) */
+    for (PetscInt j = 0; j < m; j++) {
+      const PetscReal *qj = Q + (k + 1 + j) * n, vj = 2.0 * v[j];
+      for (PetscInt i = 0; i < n; i++) p[i] += qj[i] * vj;
+    }
+    for (PetscInt j = 0; j < m; j++) {
+      PetscReal *qj = Q + (k + 1 + j) * n, vj = v[j];
+      for (PetscInt i = 0; i < n; i++) qj[i] -= p[i] * vj;
+    }
+  }
+  /* implicit QR steps on the tridiagonal T, rotations accumulated into Q */
+  for (;;) {
+    PetscInt l, m;
+    for (PetscInt i = 0; i + 1 < n; i++)
+      if (PetscAbsReal(T[(i + 1) * n + i]) <= PETSC_MACHINE_EPSILON * (PetscAbsReal(T[i * n + i]) + PetscAbsReal(T[(i + 1) * n + i + 1]))) T[(i + 1) * n + i] = T[i * n + i + 1] = 0;
+    for (m = n - 1; m > 0 && T[m * n + m - 1] == 0; m--) { }
+    if (m == 0) break;
+    PetscCheck(steps++ < 60 * n, PETSC_COMM_SELF, PETSC_ERR_NOT_CONVERGED, "symmetric QR eigensolver did not converge on a %" PetscInt_FMT " x %" PetscInt_FMT " problem", n, n);
+    for (l = m - 1; l > 0 && T[l * n + l - 1] != 0; l--) { }
+    {
+      const PetscReal dd = 0.5 * (T[(m - 1) * n + m - 1] - T[m * n + m]), ee = T[m * n + m - 1], hyp = PetscSqrtReal(dd * dd + ee * ee);
+      const PetscReal mu = T[m * n + m] - ee * ee / (dd + (dd >= 0 ? hyp : -hyp));
+      PetscReal       x = T[l * n + l] - mu, z = T[(l + 1) * n + l];
+      for (PetscInt k = l; k < m; k++) {
+        const PetscReal r = PetscSqrtReal(x * x + z * z), c = r > 0 ? x / r : 1.0, s = r > 0 ? -z / r : 0.0;
+        const PetscInt  lo = PetscMax(l, k - 1), hi = PetscMin(m, k + 2);
+        for (PetscInt j = lo; j <= hi; j++) {
+          const PetscReal tk = T[k * n + j], tk1 = T[(k + 1) * n + j];
+          T[k * n + j]       = c * tk - s * tk1;
+          T[(k + 1) * n + j] = s * tk + c * tk1;
+        }
+        for (PetscInt i = lo; i <= hi; i++) {
+          const PetscReal tk = T[i * n + k], tk1 = T[i * n + k + 1];
+          T[i * n + k]       = c * tk - s * tk1;
+          T[i * n + k + 1]   = s * tk + c * tk1;
+        }
+        {
+          PetscReal *qk = Q + k * n, *qk1 = Q + (k + 1) * n;
+          for (PetscInt i = 0; i < n; i++) {
+            const PetscReal a = qk[i], b = qk1[i];
+            qk[i]             = c * a - s * b;
+            qk1[i]            = s * a + c * b;
+          }
+        }
+        if (k + 1 < m) {
+          x = T[(k + 1) * n + k];
+          z = T[(k + 2) * n + k];
+        }
+      }
+    }
+  }
+  for (PetscInt q = 0; q < n; q++) {
+    w[q] = T[q * n + q];
+    for (PetscInt i = 0; i < n; i++) E[q * n + i] = Q[q * n + i];
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscInt EigKindFor(PetscInt kind, PetscInt n)
+{
+  if (kind != DAISI_FILTER_EIG_AUTO) return kind;
+  return n <= 32 ? DAISI_FILTER_EIG_SYEV : DAISI_FILTER_EIG_SYEVD;
+}
+
+PetscErrorCode DaisiFilterEigCreate(PetscInt nmax, PetscInt kind, DaisiFilterEig *eig)
+{
+  PetscBLASInt n, info, lw = -1, liw = -1, m, il = 1, iu, isz[2], iwq = 0, lwork = 1, liwork = 1;
+  PetscReal    wq = 0, dummy[2] = {0, 0}, vl = 0, vu = 0, tol = 0;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(eig, sizeof(*eig)));
+  PetscCall(PetscBLASIntCast(PetscMax(1, nmax), &n));
+  iu        = n;
+  eig->nmax = nmax;
+  eig->kind = kind;
+  /* workspace for every driver that may be used (sizes grow with n) */
+  dsyev_("V", "L", &n, dummy, &n, dummy, &wq, &lw, &info);
+  PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "dsyev workspace query failed, info %d", (int)info);
+  lwork = PetscMax(lwork, (PetscBLASInt)wq + 1);
+  dsyevd_("V", "L", &n, dummy, &n, dummy, &wq, &lw, &iwq, &liw, &info);
+  PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "dsyevd workspace query failed, info %d", (int)info);
+  lwork  = PetscMax(lwork, (PetscBLASInt)wq + 1);
+  liwork = PetscMax(liwork, iwq + 1);
+  dsyevr_("V", "A", "L", &n, dummy, &n, &vl, &vu, &il, &iu, &tol, &m, dummy, dummy, &n, isz, &wq, &lw, &iwq, &liw, &info);
+  PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "dsyevr workspace query failed, info %d", (int)info);
+  lwork       = PetscMax(lwork, (PetscBLASInt)wq + 1);
+  liwork      = PetscMax(liwork, iwq + 1);
+  eig->lwork  = PetscMax(lwork, 3 * n);
+  eig->liwork = liwork + 2 * n; /* + isuppz of dsyevr */
+  PetscCall(DaisiFilterAlignedMalloc((size_t)eig->lwork + 2 * (size_t)n * n + 2 * (size_t)n + 32, &eig->mem, &eig->work));
+  eig->Q = eig->work + eig->lwork + 8 - eig->lwork % 8;
+  eig->T  = eig->Q + (size_t)n * n + 8 - (n * n) % 8;
+  eig->hv = eig->T + (size_t)n * n + 8 - (n * n) % 8;
+  PetscCall(PetscMalloc1(eig->liwork, &eig->iwork));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterEigDestroy(DaisiFilterEig *eig)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(eig->mem));
+  PetscCall(PetscFree(eig->iwork));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterEigSolve(DaisiFilterEig *eig, PetscInt n_, PetscReal A[], PetscReal w[], PetscReal E[])
+{
+  const PetscInt kind = EigKindFor(eig->kind, n_);
+  PetscBLASInt   n = (PetscBLASInt)n_, info = 0, m, il = 1, iu = (PetscBLASInt)n_, liw = eig->liwork - 2 * (PetscBLASInt)n_;
+  PetscReal      vl = 0, vu = 0, tol = 0;
+
+  PetscFunctionBegin;
+  PetscCheck(n_ <= eig->nmax, PETSC_COMM_SELF, PETSC_ERR_PLIB, "eigenproblem of size %" PetscInt_FMT " exceeds the workspace (%" PetscInt_FMT ")", n_, eig->nmax);
+  if (kind == DAISI_FILTER_EIG_QR) {
+    PetscCall(SymEigQR(n_, A, w, E, eig->Q, eig->T, eig->hv));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  if (kind == DAISI_FILTER_EIG_SYEVR) {
+    /* abstol 0: LAPACK's default accuracy */
+    dsyevr_("V", "A", "L", &n, A, &n, &vl, &vu, &il, &iu, &tol, &m, w, E, &n, eig->iwork, eig->work, &eig->lwork, eig->iwork + 2 * n, &liw, &info);
+  } else {
+    if (kind == DAISI_FILTER_EIG_SYEVD) dsyevd_("V", "L", &n, A, &n, w, eig->work, &eig->lwork, eig->iwork, &liw, &info);
+    else dsyev_("V", "L", &n, A, &n, w, eig->work, &eig->lwork, &info);
+    if (E != A) PetscCall(PetscArraycpy(E, A, (size_t)n * n));
+  }
+  PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK symmetric eigensolver (d%s) failed on a %d x %d problem, info %d", DaisiFilterEigNames[kind], (int)n, (int)n, (int)info);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+void DaisiFilterRelax(PetscInt M, PetscReal rtpp, PetscReal rtps, const PetscReal z[], PetscReal xp[])
+{
+  if (rtpp > 0)
+    for (PetscInt m = 0; m < M; m++) xp[m] = (1.0 - rtpp) * xp[m] + rtpp * z[m];
+  if (rtps > 0) {
+    PetscReal sb = 0, sa = 0;
+    for (PetscInt m = 0; m < M; m++) {
+      sb += z[m] * z[m];
+      sa += xp[m] * xp[m];
+    }
+    sb = PetscSqrtReal(sb / (M - 1));
+    sa = PetscSqrtReal(sa / (M - 1));
+    if (sa > 0) {
+      const PetscReal fac = 1.0 + rtps * (sb - sa) / sa;
+      for (PetscInt m = 0; m < M; m++) xp[m] *= fac;
+    }
+  }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The analysis driver
+ * ------------------------------------------------------------------------------------- */
+static PetscErrorCode DaisiFilterCheckObs(DaisiFilter f, const DaisiGrid *g, const DaisiObsSet *obs)
+{
+  PetscFunctionBegin;
+  PetscCheck(obs, f->comm, PETSC_ERR_ARG_NULL, "DaisiFilterAnalysis: observation set is NULL");
+  PetscCheck(obs->nobs >= 0, f->comm, PETSC_ERR_ARG_OUTOFRANGE, "observation count %" PetscInt_FMT " < 0", obs->nobs);
+  PetscCheck(obs->nobs == 0 || obs->op, f->comm, PETSC_ERR_ARG_NULL, "observation set has no operator");
+  for (PetscInt o = 0; o < obs->nobs; o++) {
+    PetscCheck(obs->sigma[o] > 0 && PetscIsNormalReal(obs->sigma[o]), f->comm, PETSC_ERR_ARG_OUTOFRANGE, "observation %" PetscInt_FMT " (cycle %" PetscInt_FMT "): error std sigma = %g must be finite and > 0", o, obs->cycle, (double)obs->sigma[o]);
+    PetscCheck(obs->lev[o] >= 0 && obs->lev[o] < g->nlev && obs->iy[o] >= 0 && obs->iy[o] < g->ny && obs->ix[o] >= 0 && obs->ix[o] < g->nx, f->comm, PETSC_ERR_ARG_OUTOFRANGE,
+               "observation %" PetscInt_FMT " at (lev %" PetscInt_FMT ", y %" PetscInt_FMT ", x %" PetscInt_FMT ") lies outside the %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " grid", o, obs->lev[o], obs->iy[o], obs->ix[o], g->nlev, g->ny, g->nx);
+    PetscCheck(!PetscIsInfOrNanReal(obs->value[o]), f->comm, PETSC_ERR_ARG_OUTOFRANGE, "observation %" PetscInt_FMT " has a non-finite value", o);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterAnalysis(DaisiFilter f, DaisiEnsemble e, const DaisiObsSet *obs)
+{
+  DaisiEnsembleInfo  info;
+  DaisiFilterContext ctx;
+  PetscReal         *xa, *x, *HX, *Yb, *d, *v;
+  PetscInt           M, npts, nobs, nown = 0, *own;
+  MPI_Comm           world;
+
+  PetscFunctionBegin;
+  if (!f->setupcalled) PetscCall(DaisiFilterSetUp(f));
+  PetscCall(DaisiEnsembleGetInfo(e, &info));
+  PetscCall(DaisiEnsembleGetComm(e, &world));
+  PetscCall(DaisiEnsembleGetGrid(e, &ctx.grid));
+  PetscCall(DaisiFilterCheckObs(f, &ctx.grid, obs));
+  PetscCall(PetscMemzero(&f->stats, sizeof(f->stats)));
+  if (!f->ops.analysis) PetscFunctionReturn(PETSC_SUCCESS); /* none */
+  PetscCall(PetscLogEventBegin(DAISI_FilterAnalysis, 0, 0, 0, 0));
+  M    = info.M;
+  npts = info.npts;
+  nobs = obs->nobs;
+  PetscCall(PetscMalloc2((size_t)PetscMax(1, M * npts), &xa, (size_t)PetscMax(1, M * npts), &x));
+  PetscCall(PetscMalloc4((size_t)PetscMax(1, M * nobs), &HX, (size_t)PetscMax(1, M * nobs), &Yb, PetscMax(1, nobs), &d, PetscMax(1, nobs), &own));
+  PetscCall(DaisiEnsembleToAnalysis(e, xa));
+  /* point-major for the per-point kernels, with multiplicative prior inflation */
+  for (PetscInt j = 0; j < npts; j++) {
+    PetscReal mean = 0;
+    for (PetscInt m = 0; m < M; m++) x[j * M + m] = xa[m * npts + j];
+    if (f->inflation != 1.0) {
+      for (PetscInt m = 0; m < M; m++) mean += x[j * M + m];
+      mean /= M;
+      for (PetscInt m = 0; m < M; m++) x[j * M + m] = mean + f->inflation * (x[j * M + m] - mean);
+    }
+  }
+
+  /* h through the ensemble: each rank applies h at the observation sites among its points;
+   * the M x nobs result is summed to every rank (every entry has exactly one nonzero source,
+   * so the sum is exact and layout independent). */
+  PetscCall(PetscLogEventBegin(DAISI_FilterObsOperator, 0, 0, 0, 0));
+  PetscCall(PetscArrayzero(HX, M * nobs));
+  for (PetscInt o = 0; o < nobs; o++) {
+    const PetscInt gi = (obs->lev[o] * ctx.grid.ny + obs->iy[o]) * ctx.grid.nx + obs->ix[o];
+    if (gi % info.size == info.rank) own[nown++] = o;
+  }
+  PetscCall(PetscMalloc1(PetscMax(1, nown * M), &v));
+  for (PetscInt k = 0; k < nown; k++) {
+    const PetscInt o = own[k], gi = (obs->lev[o] * ctx.grid.ny + obs->iy[o]) * ctx.grid.nx + obs->ix[o];
+    PetscCall(PetscArraycpy(v + k * M, x + (gi / info.size) * M, M));
+  }
+  if (nown) PetscCall(DaisiObsOperatorApply(obs->op, nown * M, v, v));
+  for (PetscInt k = 0; k < nown; k++) PetscCall(PetscArraycpy(HX + own[k] * M, v + k * M, M));
+  PetscCall(PetscFree(v));
+  if (nobs) PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, HX, (PetscMPIInt)(M * nobs), MPIU_REAL, MPI_SUM, world));
+  for (PetscInt o = 0; o < nobs; o++) {
+    PetscReal mean = 0;
+    for (PetscInt m = 0; m < M; m++) mean += HX[o * M + m];
+    mean /= M;
+    for (PetscInt m = 0; m < M; m++) Yb[o * M + m] = HX[o * M + m] - mean;
+    d[o] = obs->value[o] - mean;
+  }
+  PetscCall(PetscLogEventEnd(DAISI_FilterObsOperator, 0, 0, 0, 0));
+  PetscCall(DaisiCheckFinite(world, M * nobs, HX, "h applied to the prior ensemble"));
+
+  ctx.M    = M;
+  ctx.npts = npts;
+  ctx.nobs = nobs;
+  ctx.rank = info.rank;
+  ctx.size = info.size;
+  ctx.obs  = obs;
+  ctx.x    = x;
+  ctx.Yb   = Yb;
+  ctx.HX   = HX;
+  ctx.d    = d;
+  PetscCall(f->ops.analysis(f, &ctx));
+
+  for (PetscInt j = 0; j < npts; j++)
+    for (PetscInt m = 0; m < M; m++) xa[m * npts + j] = x[j * M + m];
+  PetscCall(DaisiCheckFinite(world, M * npts, xa, "the analysis ensemble"));
+  PetscCall(DaisiEnsembleFromAnalysis(e, xa));
+  PetscCall(PetscFree2(xa, x));
+  PetscCall(PetscFree4(HX, Yb, d, own));
+  PetscCall(PetscLogEventEnd(DAISI_FilterAnalysis, 0, 0, 0, 0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

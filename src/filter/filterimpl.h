@@ -1,0 +1,73 @@
+/* Private: the filter object, its ops table and the analysis context shared by the types. */
+#ifndef DAISI_FILTERIMPL_H
+#define DAISI_FILTERIMPL_H
+
+#include <daisi/filter.h>
+
+/* What every analysis kernel sees, in the analysis layout of the ensemble (this rank's
+ * points, all members), with the observation-space ensemble already formed globally. */
+typedef struct {
+  PetscInt           M, npts, nobs;
+  PetscInt           rank, size; /* world: point j of this rank has global index j*size + rank */
+  DaisiGrid          grid;
+  const DaisiObsSet *obs;
+  PetscReal         *x;     /* point-major prior (inflated) and, on return, analysis: x[j*M + m] */
+  const PetscReal   *Yb;    /* obs-major perturbations H x_m - mean: Yb[o*M + m] */
+  const PetscReal   *HX;    /* obs-major H x_m */
+  const PetscReal   *d;     /* innovations y - mean(H x) */
+} DaisiFilterContext;
+
+typedef struct {
+  PetscErrorCode (*setfromoptions)(DaisiFilter, PetscOptionItems *);
+  PetscErrorCode (*view)(DaisiFilter, PetscViewer);
+  /* updates ctx->x in place (NULL: no update, type none) */
+  PetscErrorCode (*analysis)(DaisiFilter, DaisiFilterContext *);
+} DaisiFilterOps;
+
+struct _p_DaisiFilter {
+  MPI_Comm         comm;
+  char             type[32];
+  char            *prefix;
+  PetscBool        setupcalled;
+  PetscReal        inflation;
+  PetscInt64       seed;
+  PetscReal        cutoff, lr, rtps, rtpp;
+  PetscBool        ensspace;
+  PetscInt         eigsolver; /* DAISI_FILTER_EIG_* */
+  DaisiFilterStats stats;
+  DaisiFilterOps   ops;
+};
+
+/* Eigen-decomposition A = E diag(w) E^T of a symmetric n x n matrix (lower triangle of the
+ * column-major A, i.e. the upper triangle of a row-major one, is read). E is returned in E
+ * column-major (eigenvector q = E + q*n), eigenvalues ascending. Workspace from
+ * DaisiFilterEigWorkspace. Deterministic: same inputs and alignments, same outputs. */
+/* LAPACK drivers: auto picks dsyev (QR) for n <= 32 and dsyevd (divide and conquer) above,
+ * the faster ones for these sizes (by n only, so the choice is layout independent) */
+enum { DAISI_FILTER_EIG_AUTO, DAISI_FILTER_EIG_SYEV, DAISI_FILTER_EIG_SYEVR, DAISI_FILTER_EIG_SYEVD, DAISI_FILTER_EIG_QR };
+PETSC_INTERN const char *const DaisiFilterEigNames[];
+typedef struct {
+  PetscInt     nmax;
+  PetscInt     kind;
+  PetscBLASInt lwork, liwork;
+  PetscReal   *work, *Q, *T, *hv; /* hv: 2n scratch of the QR solver */
+  PetscBLASInt *iwork;
+  void        *mem;
+} DaisiFilterEig;
+PETSC_INTERN PetscErrorCode DaisiFilterEigCreate(PetscInt nmax, PetscInt kind, DaisiFilterEig *eig);
+PETSC_INTERN PetscErrorCode DaisiFilterEigDestroy(DaisiFilterEig *eig);
+PETSC_INTERN PetscErrorCode DaisiFilterEigSolve(DaisiFilterEig *eig, PetscInt n, PetscReal A[], PetscReal w[], PetscReal E[]);
+
+/* RTPP then RTPS on one point: z prior perturbations, xp analysis perturbations (in place) */
+PETSC_INTERN void DaisiFilterRelax(PetscInt M, PetscReal rtpp, PetscReal rtps, const PetscReal z[], PetscReal xp[]);
+
+/* 64-byte aligned allocation of n doubles (the same alignment on every rank keeps BLAS and
+ * LAPACK on the same code paths, hence bit-identical results across layouts) */
+PETSC_INTERN PetscErrorCode DaisiFilterAlignedMalloc(size_t n, void **mem, PetscReal **p);
+
+PETSC_INTERN PetscErrorCode DaisiFilterCreate_LETKF(DaisiFilter);
+PETSC_INTERN PetscErrorCode DaisiFilterCreate_ETKF(DaisiFilter);
+PETSC_INTERN PetscErrorCode DaisiFilterCreate_EnKF(DaisiFilter);
+PETSC_INTERN PetscErrorCode DaisiFilterCreate_None(DaisiFilter);
+
+#endif
