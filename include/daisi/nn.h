@@ -1,0 +1,78 @@
+/* DaisiNet: the velocity network b(x, t) and its derivatives, distributed like the model.
+ *
+ * Lifecycle, in the PETSc manner:
+ *   DaisiNetCreate(comm, &net);  DaisiNetSetFromOptions(net);  DaisiNetSetUp(net, &grid);
+ *   DaisiNetForward(net, B, t, x, y);  DaisiNetVJP(...);  DaisiNetJVP(...);
+ *   DaisiNetSave(net, "prior.h5");  DaisiNetDestroy(&net);
+ * or DaisiNetLoad(comm, "prior.h5", &grid, &net) for a trained network.
+ *
+ * Each of the B samples of a batch is a model state in the layout of DaisiGrid: split in
+ * rows over all ranks of comm, this rank holding rows [grid.y0, grid.y0 + grid.nyl) (possibly
+ * none), stored x[b * n + (lev * nyl + y - y0) * nx + xi] with n = DaisiGridLocalSize(grid).
+ * Every rank must pass the same t[B] (one time in [0, 1] per sample). Results do not
+ * depend on the number of ranks or on how samples are batched, beyond float32 rounding.
+ *
+ * Types (-nn_type):
+ *   unet  residual convolutional U-Net on the doubly periodic grid (channels = levels);
+ *   mlp   plain multilayer perceptron for small systems (Lorenz '63); the state is gathered
+ *         on every rank and the network evaluated redundantly.
+ * Computation is in float32, the interface in double. docs/nn.md describes the
+ * architecture, the options and the weight file. */
+#ifndef DAISI_NN_H
+#define DAISI_NN_H
+
+#include <daisi/grid.h>
+#include <petscviewer.h>
+
+typedef struct _p_DaisiNet *DaisiNet;
+
+PETSC_EXTERN PetscErrorCode DaisiNetCreate(MPI_Comm comm, DaisiNet *net);
+PETSC_EXTERN PetscErrorCode DaisiNetSetOptionsPrefix(DaisiNet net, const char prefix[]);
+/* Architecture: -nn_type unet|mlp, -nn_in_channels, -nn_base_width, -nn_channel_mult,
+ * -nn_blocks_per_level, -nn_groups, -nn_upsample nearest|transposed, -nn_time_features,
+ * -nn_time_max_frequency, -nn_time_dim, -nn_mlp_width, -nn_mlp_depth, -nn_gn_eps, -nn_seed;
+ * kernels: -nn_conv_backend dnnl|blas, -nn_threads, -nn_batch_chunk (see docs/nn.md) */
+PETSC_EXTERN PetscErrorCode DaisiNetSetFromOptions(DaisiNet net);
+/* Builds the graph for this grid and, unless loaded from a file, initialises the weights
+ * from -nn_seed (stream DAISI_RNG_NN_INIT). Errors if the grid does not fit the
+ * architecture (channels vs levels, grid not divisible by 2^(levels-1)). */
+PETSC_EXTERN PetscErrorCode DaisiNetSetUp(DaisiNet net, const DaisiGrid *grid);
+PETSC_EXTERN PetscErrorCode DaisiNetView(DaisiNet net, PetscViewer viewer);
+PETSC_EXTERN PetscErrorCode DaisiNetDestroy(DaisiNet *net);
+
+/* y = b(x, t) for B samples. x, y: B * DaisiGridLocalSize(grid) doubles. */
+PETSC_EXTERN PetscErrorCode DaisiNetForward(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], PetscReal y[]);
+/* Reverse mode. Evaluates y = b(x, t) (y may be NULL) and the vector-Jacobian product
+ * gx = (db/dx)^T w (gx may be NULL). If accumulate is true, the parameter gradient
+ * w^T db/dtheta summed over the batch is added to the gradient (DaisiNetGetGradient). */
+PETSC_EXTERN PetscErrorCode DaisiNetVJP(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], const PetscReal w[], PetscReal y[], PetscReal gx[], PetscBool accumulate);
+/* Forward mode. Evaluates y = b(x, t) (y may be NULL) and the Jacobian-vector product
+ * jv = (db/dx) v. */
+PETSC_EXTERN PetscErrorCode DaisiNetJVP(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], const PetscReal v[], PetscReal y[], PetscReal jv[]);
+
+/* Flat parameter and gradient arrays (float32, identical on every rank, length n). The
+ * parameter array may be written (an optimiser updates it in place); all ranks must
+ * write the same values. */
+PETSC_EXTERN PetscErrorCode DaisiNetGetParameters(DaisiNet net, PetscInt *n, float **theta);
+PETSC_EXTERN PetscErrorCode DaisiNetGetGradient(DaisiNet net, PetscInt *n, float **grad);
+PETSC_EXTERN PetscErrorCode DaisiNetZeroGradient(DaisiNet net);
+/* Re-initialises the weights from a seed (normal, scaled by 1/sqrt(fan-in); biases zero,
+ * group-norm scales one). Collective; independent of the rank count. */
+PETSC_EXTERN PetscErrorCode DaisiNetInitializeWeights(DaisiNet net, PetscInt64 seed);
+
+/* Affine normalisation of the state channels: the network sees (x - in_mean) / in_std and
+ * its raw output r is returned as out_mean + out_std * r. One value per channel (level);
+ * for the mlp, one per state component. Stored with the weights. */
+PETSC_EXTERN PetscErrorCode DaisiNetSetNormalization(DaisiNet net, const PetscReal in_mean[], const PetscReal in_std[], const PetscReal out_mean[], const PetscReal out_std[]);
+
+/* Floating-point operations of one sample's forward pass (global, all ranks together). */
+PETSC_EXTERN PetscErrorCode DaisiNetGetForwardFlops(DaisiNet net, PetscLogDouble *flops);
+
+/* Architecture, normalisation and weights in one HDF5 file (docs/nn.md, format version 1).
+ * Save is collective and writes via a temporary name. Load is collective: it reads the
+ * file on rank 0, checks format, version, checksum and that the architecture fits grid,
+ * and returns a network that is set up on grid. */
+PETSC_EXTERN PetscErrorCode DaisiNetSave(DaisiNet net, const char path[]);
+PETSC_EXTERN PetscErrorCode DaisiNetLoad(MPI_Comm comm, const char path[], const DaisiGrid *grid, DaisiNet *net);
+
+#endif

@@ -1,0 +1,392 @@
+/* DaisiNet: options, architecture (U-Net or MLP built as a graph), public passes. */
+#include "nnimpl.h"
+
+static PetscLogEvent NN_EV_FORWARD, NN_EV_VJP, NN_EV_JVP;
+
+PetscErrorCode DaisiNetCreate(MPI_Comm comm, DaisiNet *net)
+{
+  DaisiNet n;
+
+  PetscFunctionBegin;
+  PetscCall(NNRegisterEvents());
+  if (!NN_EV_FORWARD) {
+    PetscCall(PetscLogEventRegister("DaisiNetForward", DAISI_CLASSID, &NN_EV_FORWARD));
+    PetscCall(PetscLogEventRegister("DaisiNetVJP", DAISI_CLASSID, &NN_EV_VJP));
+    PetscCall(PetscLogEventRegister("DaisiNetJVP", DAISI_CLASSID, &NN_EV_JVP));
+  }
+  PetscCall(PetscNew(&n));
+  PetscCallMPI(MPI_Comm_dup(comm, &n->comm));
+  PetscCallMPI(MPI_Comm_rank(n->comm, &n->rank));
+  PetscCallMPI(MPI_Comm_size(n->comm, &n->size));
+  PetscCall(PetscStrncpy(n->type, "unet", sizeof(n->type)));
+  n->in_channels      = 0; /* 0: the grid's number of levels */
+  n->base_width       = 32;
+  n->nmult            = 3;
+  n->mult[0]          = 1;
+  n->mult[1]          = 2;
+  n->mult[2]          = 2;
+  n->blocks_per_level = 1;
+  n->groups           = 8;
+  n->time_features    = 16;
+  n->time_dim         = 128;
+  n->time_max_freq    = 16.0;
+  n->mlp_width        = 64;
+  n->mlp_depth        = 3;
+  n->gn_eps           = 1e-5;
+  n->seed             = 1;
+  n->backend          = NN_CONV_DNNL;
+  n->threads          = 1;
+  n->chunk            = 4;
+  *net                = n;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetSetOptionsPrefix(DaisiNet net, const char prefix[])
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree(net->prefix));
+  if (prefix) PetscCall(PetscStrallocpy(prefix, &net->prefix));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetSetFromOptions(DaisiNet net)
+{
+  const char *types[] = {"unet", "mlp"};
+  PetscInt    itype   = strcmp(net->type, "mlp") ? 0 : 1, nmult = NN_MAX_LEVELS;
+  PetscBool   set;
+
+  PetscFunctionBegin;
+  PetscCheck(!net->setup, net->comm, PETSC_ERR_ORDER, "DaisiNetSetFromOptions() after DaisiNetSetUp()");
+  PetscOptionsBegin(net->comm, net->prefix, "Neural network (DaisiNet) options", "DaisiNet");
+  PetscCall(PetscOptionsEList("-nn_type", "network family", "DaisiNetSetFromOptions", types, 2, types[itype], &itype, NULL));
+  PetscCall(PetscOptionsInt("-nn_in_channels", "state channels (levels) the unet sees; 0: from the grid", "", net->in_channels, &net->in_channels, NULL));
+  PetscCall(PetscOptionsInt("-nn_base_width", "channels at the finest unet level before multipliers", "", net->base_width, &net->base_width, NULL));
+  PetscCall(PetscOptionsIntArray("-nn_channel_mult", "channel multiplier of each unet level (finest first)", "", net->mult, &nmult, &set));
+  if (set) net->nmult = nmult;
+  PetscCall(PetscOptionsInt("-nn_blocks_per_level", "residual blocks per unet level (encoder and decoder)", "", net->blocks_per_level, &net->blocks_per_level, NULL));
+  {
+    const char *ups[] = {"nearest", "transposed"};
+    PetscInt    iu    = net->up_transposed ? 1 : 0;
+    PetscCall(PetscOptionsEList("-nn_upsample", "up-sampling in the decoder: nearest or transposed 2x2 convolution", "", ups, 2, ups[iu], &iu, NULL));
+    net->up_transposed = iu ? PETSC_TRUE : PETSC_FALSE;
+  }
+  PetscCall(PetscOptionsInt("-nn_groups", "group-norm groups", "", net->groups, &net->groups, NULL));
+  PetscCall(PetscOptionsInt("-nn_time_features", "Fourier features of the time (even)", "", net->time_features, &net->time_features, NULL));
+  PetscCall(PetscOptionsReal("-nn_time_max_frequency", "highest Fourier frequency of the time features", "", net->time_max_freq, &net->time_max_freq, NULL));
+  PetscCall(PetscOptionsInt("-nn_time_dim", "width of the time embedding feeding scale/shift", "", net->time_dim, &net->time_dim, NULL));
+  PetscCall(PetscOptionsInt("-nn_mlp_width", "hidden width of the mlp", "", net->mlp_width, &net->mlp_width, NULL));
+  PetscCall(PetscOptionsInt("-nn_mlp_depth", "hidden layers of the mlp", "", net->mlp_depth, &net->mlp_depth, NULL));
+  PetscCall(PetscOptionsReal("-nn_gn_eps", "group-norm epsilon", "", net->gn_eps, &net->gn_eps, NULL));
+  {
+    PetscInt seed = (PetscInt)net->seed;
+    PetscCall(PetscOptionsInt("-nn_seed", "seed of the weight initialisation", "", seed, &seed, NULL));
+    net->seed = seed;
+  }
+  PetscOptionsEnd();
+  PetscCall(NNSetRuntimeFromOptions(net));
+  PetscCall(PetscStrncpy(net->type, types[itype], sizeof(net->type)));
+  PetscCheck(net->nmult >= 1 && net->nmult <= NN_MAX_LEVELS, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_channel_mult needs 1 to %d values", NN_MAX_LEVELS);
+  for (PetscInt l = 0; l < net->nmult; l++) PetscCheck(net->mult[l] > 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_channel_mult value %" PetscInt_FMT " must be positive", net->mult[l]);
+  PetscCheck(net->base_width > 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_base_width %" PetscInt_FMT " must be positive", net->base_width);
+  PetscCheck(net->blocks_per_level >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_blocks_per_level %" PetscInt_FMT " must be at least 1", net->blocks_per_level);
+  PetscCheck(net->groups >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_groups %" PetscInt_FMT " must be at least 1", net->groups);
+  PetscCheck(net->time_features >= 2 && net->time_features % 2 == 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_time_features %" PetscInt_FMT " must be even and at least 2", net->time_features);
+  PetscCheck(net->time_dim >= 1 && net->mlp_width >= 1 && net->mlp_depth >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_time_dim, -nn_mlp_width and -nn_mlp_depth must be positive");
+  PetscCheck(net->gn_eps > 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_gn_eps %g must be positive", (double)net->gn_eps);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Options that do not change the network (kernels, threads): also read for a network
+ * loaded from a file, whose architecture comes from the file. */
+PetscErrorCode NNSetRuntimeFromOptions(DaisiNet net)
+{
+  const char *backends[] = {"dnnl", "blas"};
+  PetscInt    ib         = net->backend == NN_CONV_BLAS ? 1 : 0;
+
+  PetscFunctionBegin;
+  PetscOptionsBegin(net->comm, net->prefix, "Neural network (DaisiNet) kernel options", "DaisiNet");
+  PetscCall(PetscOptionsEList("-nn_conv_backend", "local 3x3 convolution kernels: oneDNN JIT or OpenBLAS im2col+sgemm", "", backends, 2, backends[ib], &ib, NULL));
+  PetscCall(PetscOptionsInt("-nn_threads", "OpenMP threads of oneDNN per rank (process-wide)", "", net->threads, &net->threads, NULL));
+  PetscCall(PetscOptionsInt("-nn_batch_chunk", "samples processed together inside one call (smaller keeps activations in cache)", "", net->chunk, &net->chunk, NULL));
+  PetscOptionsEnd();
+  net->backend = ib ? NN_CONV_BLAS : NN_CONV_DNNL;
+  PetscCheck(net->threads >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_threads %" PetscInt_FMT " must be at least 1", net->threads);
+  PetscCheck(net->chunk >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_batch_chunk %" PetscInt_FMT " must be at least 1", net->chunk);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* GN -> SiLU -> conv3x3 -> GN -> FiLM(t) -> SiLU -> conv3x3, plus a skip (1x1 conv when
+ * the width changes) */
+static PetscErrorCode NNResBlock(DaisiNet net, PetscInt x, PetscInt cout, PetscInt emb, PetscInt *out)
+{
+  PetscInt h, skip;
+
+  PetscFunctionBegin;
+  PetscCall(NNAddOp(net, NN_OP_GROUPNORM, x, -1, 0, &h));
+  PetscCall(NNAddOp(net, NN_OP_SILU, h, -1, 0, &h));
+  PetscCall(NNAddOp(net, NN_OP_CONV3, h, -1, cout, &h));
+  PetscCall(NNAddOp(net, NN_OP_GROUPNORM, h, -1, 0, &h));
+  PetscCall(NNAddOp(net, NN_OP_FILM, h, emb, 0, &h));
+  PetscCall(NNAddOp(net, NN_OP_SILU, h, -1, 0, &h));
+  PetscCall(NNAddOp(net, NN_OP_CONV3, h, -1, cout, &h));
+  skip = x;
+  if (net->tensor[x].C != cout) PetscCall(NNAddOp(net, NN_OP_CONV1, x, -1, cout, &skip));
+  PetscCall(NNAddOp(net, NN_OP_ADD, skip, h, 0, out));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode NNBuildUNet(DaisiNet net)
+{
+  PetscInt L = net->nmult, h, e, skip[NN_MAX_LEVELS];
+
+  PetscFunctionBegin;
+  PetscCall(NNAddOp(net, NN_OP_INPUT_FIELD, -1, -1, net->in_channels, &net->input));
+  PetscCall(NNAddOp(net, NN_OP_FOURIER, -1, -1, net->time_features, &e));
+  PetscCall(NNAddOp(net, NN_OP_LINEAR, e, -1, net->time_dim, &e));
+  PetscCall(NNAddOp(net, NN_OP_SILU, e, -1, 0, &e));
+  PetscCall(NNAddOp(net, NN_OP_LINEAR, e, -1, net->time_dim, &e));
+  PetscCall(NNAddOp(net, NN_OP_SILU, e, -1, 0, &e));
+  PetscCall(NNAddOp(net, NN_OP_CONV3, net->input, -1, net->base_width * net->mult[0], &h));
+  for (PetscInt l = 0; l < L; l++) {
+    if (l > 0) PetscCall(NNAddOp(net, NN_OP_POOL, h, -1, 0, &h));
+    for (PetscInt k = 0; k < net->blocks_per_level; k++) PetscCall(NNResBlock(net, h, net->base_width * net->mult[l], e, &h));
+    skip[l] = h;
+  }
+  for (PetscInt l = L - 2; l >= 0; l--) {
+    if (net->up_transposed) PetscCall(NNAddOp(net, NN_OP_UPT, h, -1, net->tensor[h].C, &h));
+    else PetscCall(NNAddOp(net, NN_OP_UP, h, -1, 0, &h));
+    PetscCall(NNAddOp(net, NN_OP_CONCAT, h, skip[l], 0, &h));
+    for (PetscInt k = 0; k < net->blocks_per_level; k++) PetscCall(NNResBlock(net, h, net->base_width * net->mult[l], e, &h));
+  }
+  PetscCall(NNAddOp(net, NN_OP_GROUPNORM, h, -1, 0, &h));
+  PetscCall(NNAddOp(net, NN_OP_SILU, h, -1, 0, &h));
+  PetscCall(NNAddOp(net, NN_OP_CONV3, h, -1, net->in_channels, &net->output));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode NNBuildMLP(DaisiNet net)
+{
+  PetscInt n = DaisiGridGlobalSize(&net->grid), h, f;
+
+  PetscFunctionBegin;
+  PetscCall(NNAddOp(net, NN_OP_INPUT_VECTOR, -1, -1, n, &net->input));
+  PetscCall(NNAddOp(net, NN_OP_FOURIER, -1, -1, net->time_features, &f));
+  PetscCall(NNAddOp(net, NN_OP_CONCAT, net->input, f, 0, &h));
+  for (PetscInt d = 0; d < net->mlp_depth; d++) {
+    PetscCall(NNAddOp(net, NN_OP_LINEAR, h, -1, net->mlp_width, &h));
+    PetscCall(NNAddOp(net, NN_OP_SILU, h, -1, 0, &h));
+  }
+  PetscCall(NNAddOp(net, NN_OP_LINEAR, h, -1, n, &net->output));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetSetUp(DaisiNet net, const DaisiGrid *grid)
+{
+  PetscFunctionBegin;
+  PetscCall(NNSetUpGraph(net, grid, NULL, NULL));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* build: NULL for the architecture named by the type, else a custom graph (layer tests) */
+PetscErrorCode NNSetUpGraph(DaisiNet net, const DaisiGrid *grid, PetscErrorCode (*build)(DaisiNet, void *), void *ctx)
+{
+  PetscBool mlp = (PetscBool)!strcmp(net->type, "mlp");
+
+  PetscFunctionBegin;
+  if (net->setup) PetscFunctionReturn(PETSC_SUCCESS);
+  net->grid = *grid;
+  if (!net->in_channels) net->in_channels = mlp ? DaisiGridGlobalSize(grid) : grid->nlev;
+  if (mlp) {
+    PetscCheck(net->in_channels == DaisiGridGlobalSize(grid), net->comm, PETSC_ERR_ARG_INCOMP, "mlp network has %" PetscInt_FMT " inputs but the model state has %" PetscInt_FMT " values", net->in_channels, DaisiGridGlobalSize(grid));
+    net->nlevels    = 1;
+    net->replicated = PETSC_TRUE;
+  } else {
+    PetscInt f = 1 << (net->nmult - 1);
+    PetscCheck(net->in_channels == grid->nlev, net->comm, PETSC_ERR_ARG_INCOMP, "unet network has %" PetscInt_FMT " channels (-nn_in_channels) but the model state has %" PetscInt_FMT " levels", net->in_channels, grid->nlev);
+    PetscCheck(grid->ny % f == 0 && grid->nx % f == 0, net->comm, PETSC_ERR_ARG_INCOMP, "grid %" PetscInt_FMT " x %" PetscInt_FMT " is not divisible by 2^%" PetscInt_FMT " as the %" PetscInt_FMT " unet levels (-nn_channel_mult) need", grid->ny, grid->nx, net->nmult - 1, net->nmult);
+    net->nlevels = net->nmult;
+  }
+  if (net->trained_ny || net->trained_nx) PetscCheck(net->trained_ny == grid->ny && net->trained_nx == grid->nx, net->comm, PETSC_ERR_ARG_INCOMP, "network weights belong to a %" PetscInt_FMT " x %" PetscInt_FMT " grid, the model grid is %" PetscInt_FMT " x %" PetscInt_FMT, net->trained_ny, net->trained_nx, grid->ny, grid->nx);
+  net->trained_ny = grid->ny;
+  net->trained_nx = grid->nx;
+  for (PetscInt l = 0; l < net->nlevels; l++) PetscCall(NNLevelCreate(net->comm, grid->ny >> l, grid->nx >> l, grid->y0, grid->nyl, (PetscBool)(l > 0), &net->lev[l]));
+  PetscCall(NNGraphSetUpComm(net));
+  net->nparam = 0;
+  net->flops  = 0;
+  if (build) PetscCall((*build)(net, ctx));
+  else if (mlp) PetscCall(NNBuildMLP(net));
+  else PetscCall(NNBuildUNet(net));
+  PetscCall(PetscCalloc3(net->nparam, &net->theta, net->nparam, &net->grad, net->nparam, &net->gradlocal));
+  net->nnorm = net->in_channels;
+  if (!net->in_mean) {
+    PetscCall(PetscMalloc4(net->nnorm, &net->in_mean, net->nnorm, &net->in_std, net->nnorm, &net->out_mean, net->nnorm, &net->out_std));
+    for (PetscInt i = 0; i < net->nnorm; i++) {
+      net->in_mean[i] = net->out_mean[i] = 0;
+      net->in_std[i] = net->out_std[i] = 1;
+    }
+  }
+  PetscCall(NNGraphInitWeights(net, net->seed));
+  net->setup = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetDestroy(DaisiNet *net)
+{
+  DaisiNet n = *net;
+
+  PetscFunctionBegin;
+  if (!n) PetscFunctionReturn(PETSC_SUCCESS);
+  if (n->setup || n->nlevels || n->ntensor) PetscCall(NNGraphFree(n));
+  PetscCall(NNDnnlDestroy(n));
+  PetscCall(PetscFree3(n->theta, n->grad, n->gradlocal));
+  if (n->in_mean) PetscCall(PetscFree4(n->in_mean, n->in_std, n->out_mean, n->out_std));
+  PetscCall(PetscFree(n->prefix));
+  PetscCallMPI(MPI_Comm_free(&n->comm));
+  PetscCall(PetscFree(n));
+  *net = NULL;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetView(DaisiNet net, PetscViewer viewer)
+{
+  PetscBool ascii;
+
+  PetscFunctionBegin;
+  if (!viewer) PetscCall(PetscViewerASCIIGetStdout(net->comm, &viewer));
+  PetscCall(PetscObjectTypeCompare((PetscObject)viewer, PETSCVIEWERASCII, &ascii));
+  if (!ascii) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscViewerASCIIPrintf(viewer, "DaisiNet %s on %d rank(s)\n", net->type, net->size));
+  PetscCall(PetscViewerASCIIPushTab(viewer));
+  if (!strcmp(net->type, "mlp")) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "inputs %" PetscInt_FMT ", hidden %" PetscInt_FMT " x %" PetscInt_FMT ", time features %" PetscInt_FMT "\n", net->in_channels, net->mlp_depth, net->mlp_width, net->time_features));
+  } else {
+    char mult[128] = "";
+    for (PetscInt l = 0; l < net->nmult; l++) {
+      size_t len = strlen(mult);
+      PetscCall(PetscSNPrintf(mult + len, sizeof(mult) - len, "%s%" PetscInt_FMT, l ? "," : "", net->mult[l]));
+    }
+    PetscCall(PetscViewerASCIIPrintf(viewer, "channels %" PetscInt_FMT ", base width %" PetscInt_FMT ", multipliers %s, %" PetscInt_FMT " residual block(s) per level, %" PetscInt_FMT " groups, time features %" PetscInt_FMT " -> %" PetscInt_FMT ", %s up-sampling\n", net->in_channels, net->base_width, mult, net->blocks_per_level, net->groups, net->time_features, net->time_dim, net->up_transposed ? "transposed" : "nearest"));
+  }
+  if (net->setup) {
+    PetscCall(PetscViewerASCIIPrintf(viewer, "grid %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT ", %" PetscInt_FMT " parameters, %" PetscInt_FMT " ops, %.3f GFLOP per sample forward\n", net->grid.nlev, net->grid.ny, net->grid.nx, net->nparam, net->nop, net->flops * 1e-9));
+    {
+      PetscLogDouble bytes;
+      PetscCall(NNActivationBytes(net, 1, &bytes));
+      PetscCall(PetscViewerASCIIPrintf(viewer, "3x3 convolutions: %s, %" PetscInt_FMT " thread(s) per rank; batches run in chunks of %" PetscInt_FMT "; activations %.1f MB per sample on rank 0 (x3 with cotangents and tangents)\n", net->backend == NN_CONV_DNNL ? "oneDNN" : "OpenBLAS im2col+sgemm", net->threads, net->chunk, bytes / 1048576.0));
+    }
+    for (PetscInt l = 0; l < net->nlevels; l++) PetscCall(PetscViewerASCIIPrintf(viewer, "level %" PetscInt_FMT ": %" PetscInt_FMT " x %" PetscInt_FMT ", rank 0 rows [%" PetscInt_FMT ", %" PetscInt_FMT ")\n", l, net->lev[l].ny, net->lev[l].nx, net->lev[l].y0[0], net->lev[l].y0[0] + net->lev[l].nyl[0]));
+  }
+  PetscCall(PetscViewerASCIIPopTab(viewer));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode NNCheckCall(DaisiNet net, PetscInt B, const PetscReal t[])
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() before evaluating the network");
+  PetscCheck(B >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "batch size %" PetscInt_FMT " must be at least 1", B);
+  for (PetscInt b = 0; b < B; b++) PetscCheck(PetscIsNormalReal(t[b]) || t[b] == 0.0, PETSC_COMM_SELF, PETSC_ERR_FP, "time of sample %" PetscInt_FMT " is not finite", b);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetForward(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], PetscReal y[])
+{
+  PetscFunctionBegin;
+  PetscCall(NNCheckCall(net, B, t));
+  PetscCall(PetscLogEventBegin(NN_EV_FORWARD, 0, 0, 0, 0));
+  /* samples are independent: chunks of -nn_batch_chunk keep the activations in cache */
+  for (PetscInt b0 = 0, n = DaisiGridLocalSize(&net->grid); b0 < B; b0 += net->chunk) {
+    PetscInt bc = PetscMin(net->chunk, B - b0);
+    PetscCall(NNForwardPass(net, bc, t + b0, x + b0 * n, PETSC_FALSE, NULL));
+    PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * n));
+  }
+  PetscCall(PetscLogEventEnd(NN_EV_FORWARD, 0, 0, 0, 0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetVJP(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], const PetscReal w[], PetscReal y[], PetscReal gx[], PetscBool accumulate)
+{
+  PetscFunctionBegin;
+  PetscCall(NNCheckCall(net, B, t));
+  PetscCall(PetscLogEventBegin(NN_EV_VJP, 0, 0, 0, 0));
+  for (PetscInt b0 = 0, n = DaisiGridLocalSize(&net->grid); b0 < B; b0 += net->chunk) {
+    PetscInt bc = PetscMin(net->chunk, B - b0);
+    PetscCall(NNForwardPass(net, bc, t + b0, x + b0 * n, PETSC_FALSE, NULL));
+    if (y) PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * n));
+    PetscCall(NNReversePass(net, bc, w + b0 * n, gx ? gx + b0 * n : NULL, accumulate));
+  }
+  PetscCall(PetscLogEventEnd(NN_EV_VJP, 0, 0, 0, 0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetJVP(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], const PetscReal v[], PetscReal y[], PetscReal jv[])
+{
+  PetscFunctionBegin;
+  PetscCall(NNCheckCall(net, B, t));
+  PetscCall(PetscLogEventBegin(NN_EV_JVP, 0, 0, 0, 0));
+  for (PetscInt b0 = 0, n = DaisiGridLocalSize(&net->grid); b0 < B; b0 += net->chunk) {
+    PetscInt bc = PetscMin(net->chunk, B - b0);
+    PetscCall(NNForwardPass(net, bc, t + b0, x + b0 * n, PETSC_TRUE, v + b0 * n));
+    if (y) PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * n));
+    PetscCall(NNGetOutput(net, bc, PETSC_TRUE, jv + b0 * n));
+  }
+  PetscCall(PetscLogEventEnd(NN_EV_JVP, 0, 0, 0, 0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetGetParameters(DaisiNet net, PetscInt *n, float **theta)
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
+  if (n) *n = net->nparam;
+  if (theta) *theta = net->theta;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetGetGradient(DaisiNet net, PetscInt *n, float **grad)
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
+  if (n) *n = net->nparam;
+  if (grad) *grad = net->grad;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetZeroGradient(DaisiNet net)
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
+  PetscCall(PetscArrayzero(net->grad, net->nparam));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetInitializeWeights(DaisiNet net, PetscInt64 seed)
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
+  net->seed = seed;
+  PetscCall(NNGraphInitWeights(net, seed));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetSetNormalization(DaisiNet net, const PetscReal in_mean[], const PetscReal in_std[], const PetscReal out_mean[], const PetscReal out_std[])
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() before DaisiNetSetNormalization()");
+  for (PetscInt i = 0; i < net->nnorm; i++) {
+    PetscCheck(in_std[i] > 0 && out_std[i] > 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "normalisation scale of channel %" PetscInt_FMT " must be positive (in %g, out %g)", i, (double)in_std[i], (double)out_std[i]);
+    net->in_mean[i]  = in_mean[i];
+    net->in_std[i]   = in_std[i];
+    net->out_mean[i] = out_mean[i];
+    net->out_std[i]  = out_std[i];
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetGetForwardFlops(DaisiNet net, PetscLogDouble *flops)
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
+  *flops = net->flops;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}

@@ -1,0 +1,165 @@
+/* Whole-network tests of DaisiNet (unet or mlp from the options):
+ *  - JVP and VJP against central finite differences, the adjoint identity, parameter
+ *    gradients against finite differences;
+ *  - the same outputs, input gradients, tangents and parameter gradients on any number of
+ *    ranks as on one rank (reference network on PETSC_COMM_SELF of rank 0);
+ *  - batch of 8 equal to 8 batches of 1;
+ *  - unet: translation equivariance for shifts that are multiples of the coarsest cell. */
+#include "nntest.h"
+
+static const char help[] = "DaisiNet whole-network tests\n";
+
+int main(int argc, char **argv)
+{
+  MPI_Comm    comm;
+  PetscMPIInt rank;
+  PetscInt    nlev = 2, ny = 16, nx = 16, B = 3, fails = 0, n, N, np;
+  PetscReal   eps = 1e-2, tol_fd = 2e-3, tol_adj = 1e-5, tol_rank = 1e-5, t[8];
+  PetscReal  *x, *v, *w, *y, *jv, *gx, *yg, *jvg, *gxg, *xg, *vg, *wg, *yr, *jvr, *gxr;
+  DaisiGrid   grid, full;
+  DaisiNet    net, ref = NULL;
+  PetscBool   unet;
+  char        type[16] = "unet";
+
+  PetscCall(DaisiInitialize(&argc, &argv, help));
+  comm = PETSC_COMM_WORLD;
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-test_nlev", &nlev, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-test_ny", &ny, NULL));
+  PetscCall(PetscOptionsGetInt(NULL, NULL, "-test_nx", &nx, NULL));
+  PetscCall(PetscOptionsGetString(NULL, NULL, "-nn_type", type, sizeof(type), NULL));
+  unet = (PetscBool)!strcmp(type, "unet");
+  PetscCall(NNTestGrid(comm, nlev, ny, nx, &grid));
+  PetscCall(NNTestGrid(PETSC_COMM_SELF, nlev, ny, nx, &full));
+  PetscCall(DaisiNetCreate(comm, &net));
+  PetscCall(DaisiNetSetFromOptions(net));
+  PetscCall(DaisiNetSetUp(net, &grid));
+  PetscCall(PerturbWeights(net));
+  PetscCall(DaisiNetView(net, NULL));
+  {
+    /* a non-trivial normalisation, so the interface scaling is tested too */
+    PetscReal im[1024], is[1024], om[1024], os[1024];
+    PetscInt  nn = unet ? nlev : DaisiGridGlobalSize(&grid);
+    for (PetscInt i = 0; i < nn; i++) {
+      im[i] = 0.1 * (i + 1);
+      is[i] = 1.0 + 0.5 * i;
+      om[i] = -0.2 * i;
+      os[i] = 2.0 - 0.3 * i / nn;
+    }
+    PetscCall(DaisiNetSetNormalization(net, im, is, om, os));
+    if (rank == 0) {
+      PetscCall(DaisiNetCreate(PETSC_COMM_SELF, &ref));
+      PetscCall(DaisiNetSetFromOptions(ref));
+      PetscCall(DaisiNetSetUp(ref, &full));
+      PetscCall(DaisiNetSetNormalization(ref, im, is, om, os));
+    }
+  }
+
+  /* 1. derivatives. eps = 1e-2 on unit-variance inputs: the truncation error of the central
+   * difference, eps^2 |f'''| / 6 ~ 1e-5, and the float32 rounding of the two forward passes,
+   * ~ 1e-7 |f| / eps ~ 1e-5, are both well below tol_fd = 2e-3 (relative to ||Jv|| ||w||),
+   * while a wrong derivative is off by O(1). The adjoint identity only sees the float32
+   * rounding of the two passes (~1e-7 per operation, summed over a few hundred
+   * operations): tol_adj = 1e-5. */
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-test_tol_fd", &tol_fd, NULL));
+  PetscCall(PetscOptionsGetReal(NULL, NULL, "-test_eps", &eps, NULL));
+  PetscCall(NNTestDerivatives(net, &grid, B, eps, tol_adj, tol_fd, type, &fails));
+
+  /* 2. rank independence: all passes against the one-rank network with the same weights */
+  n = DaisiGridLocalSize(&grid);
+  N = DaisiGridGlobalSize(&grid);
+  B = 8;
+  for (PetscInt b = 0; b < B; b++) t[b] = 0.13 * b;
+  PetscCall(PetscMalloc6(B * n + 1, &x, B * n + 1, &v, B * n + 1, &w, B * n + 1, &y, B * n + 1, &jv, B * n + 1, &gx));
+  PetscCall(PetscMalloc6(B * N, &yg, B * N, &jvg, B * N, &gxg, B * N, &xg, B * N, &vg, B * N, &wg));
+  PetscCall(PetscMalloc3(B * N, &yr, B * N, &jvr, B * N, &gxr));
+  NNTestRandom(&grid, B, 5, 1.0, x);
+  NNTestRandom(&grid, B, 6, 1.0, v);
+  NNTestRandom(&grid, B, 7, 1.0, w);
+  PetscCall(DaisiNetJVP(net, B, t, x, v, y, jv));
+  PetscCall(DaisiNetZeroGradient(net));
+  PetscCall(DaisiNetVJP(net, B, t, x, w, NULL, gx, PETSC_TRUE));
+  PetscCall(NNTestGlobal(comm, &grid, B, y, yg));
+  PetscCall(NNTestGlobal(comm, &grid, B, jv, jvg));
+  PetscCall(NNTestGlobal(comm, &grid, B, gx, gxg));
+  PetscCall(NNTestGlobal(comm, &grid, B, x, xg));
+  PetscCall(NNTestGlobal(comm, &grid, B, v, vg));
+  PetscCall(NNTestGlobal(comm, &grid, B, w, wg));
+  {
+    PetscInt fr = 0;
+    if (rank == 0) {
+      float    *th, *thr, *g, *gr;
+      PetscReal e[4], gd = 0, gm = 0;
+      PetscCall(DaisiNetGetParameters(net, &np, &th));
+      PetscCall(DaisiNetGetParameters(ref, NULL, &thr));
+      PetscCall(PetscArraycpy(thr, th, np));
+      PetscCall(DaisiNetJVP(ref, B, t, xg, vg, yr, jvr));
+      PetscCall(DaisiNetZeroGradient(ref));
+      PetscCall(DaisiNetVJP(ref, B, t, xg, wg, NULL, gxr, PETSC_TRUE));
+      PetscCall(DaisiNetGetGradient(net, NULL, &g));
+      PetscCall(DaisiNetGetGradient(ref, NULL, &gr));
+      for (PetscInt i = 0; i < np; i++) {
+        gd = PetscMax(gd, PetscAbsReal((PetscReal)g[i] - gr[i]));
+        gm = PetscMax(gm, PetscAbsReal((PetscReal)gr[i]));
+      }
+      e[0] = NNTestRelDiff(B * N, yg, yr);
+      e[1] = NNTestRelDiff(B * N, jvg, jvr);
+      e[2] = NNTestRelDiff(B * N, gxg, gxr);
+      e[3] = gd / gm;
+      PetscCall(PetscPrintf(PETSC_COMM_SELF, "ranks vs 1 rank: output %.2e, JVP %.2e, VJP %.2e, parameter gradient %.2e (tol %.0e)\n", e[0], e[1], e[2], e[3], tol_rank));
+      for (int k = 0; k < 4; k++)
+        if (!(e[k] <= tol_rank)) fr++;
+    }
+    PetscCallMPI(MPI_Bcast(&fr, 1, MPIU_INT, 0, comm));
+    fails += fr;
+  }
+
+  /* 3. batch of 8 against 8 batches of 1 */
+  {
+    PetscReal *y1, e;
+    PetscCall(PetscMalloc1(B * n + 1, &y1));
+    for (PetscInt b = 0; b < B; b++) PetscCall(DaisiNetForward(net, 1, &t[b], x + b * n, y1 + b * n));
+    PetscCall(NNTestGlobal(comm, &grid, B, y1, yr));
+    e = NNTestRelDiff(B * N, yr, yg);
+    PetscCall(PetscPrintf(comm, "batch 8 vs 8 x batch 1: %.2e\n", e));
+    if (!(e <= 1e-6)) fails++;
+    PetscCall(PetscFree(y1));
+  }
+
+  /* 4. translation equivariance: the U-Net is periodic and its pooling grid is aligned to
+   * multiples of 2^(levels-1) cells, so such shifts commute with the network */
+  if (unet) {
+    PetscInt   nmult = 8, mult[8], f, sy, sx;
+    PetscBool  set;
+    PetscReal *ys, e = 0, m = 0;
+    PetscCall(PetscOptionsGetIntArray(NULL, NULL, "-nn_channel_mult", mult, &nmult, &set));
+    if (!set) nmult = 3;
+    f  = 1 << (nmult - 1);
+    sy = f * ((ny / f) / 2 + 1) % ny;
+    sx = f;
+    PetscCall(PetscMalloc1(B * n + 1, &ys));
+    NNTestRandomShifted(&grid, B, 5, 1.0, sy, sx, x);
+    PetscCall(DaisiNetForward(net, B, t, x, ys));
+    PetscCall(NNTestGlobal(comm, &grid, B, ys, yr));
+    for (PetscInt b = 0; b < B; b++)
+      for (PetscInt l = 0; l < nlev; l++)
+        for (PetscInt yy = 0; yy < ny; yy++)
+          for (PetscInt xi = 0; xi < nx; xi++) {
+            PetscReal a = yr[b * N + (l * ny + yy) * nx + xi], c = yg[b * N + (l * ny + (yy - sy + ny) % ny) * nx + (xi - sx + nx) % nx];
+            e            = PetscMax(e, PetscAbsReal(a - c));
+            m            = PetscMax(m, PetscAbsReal(c));
+          }
+    PetscCall(PetscPrintf(comm, "translation by (%" PetscInt_FMT ", %" PetscInt_FMT "): %.2e\n", sy, sx, e / m));
+    if (!(e / m <= tol_rank)) fails++;
+    PetscCall(PetscFree(ys));
+  }
+
+  PetscCall(PetscFree3(yr, jvr, gxr));
+  PetscCall(PetscFree6(yg, jvg, gxg, xg, vg, wg));
+  PetscCall(PetscFree6(x, v, w, y, jv, gx));
+  PetscCall(DaisiNetDestroy(&ref));
+  PetscCall(DaisiNetDestroy(&net));
+  PetscCall(PetscPrintf(comm, "%s\n", fails ? "FAILED" : "passed"));
+  PetscCall(DaisiFinalize());
+  return fails ? 1 : 0;
+}
