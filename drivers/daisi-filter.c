@@ -54,7 +54,7 @@ static PetscErrorCode FilterGetOptions(FilterOptions *o)
   PetscCall(PetscOptionsInt("-filter_checkpoint_every", "Checkpoint interval in cycles (0: only when signalled)", "", o->ckpt_every, &o->ckpt_every, NULL));
   PetscCall(PetscOptionsBool("-filter_restart", "Continue from the checkpoint if there is one", "", o->restart, &o->restart, NULL));
   PetscCall(PetscOptionsBool("-filter_save_members", "Write the analysis members of every cycle", "", o->save_members, &o->save_members, NULL));
-  PetscCall(PetscOptionsInt("-filter_histogram_start", "First cycle counted in the rank histogram", "", o->hist_start, &o->hist_start, NULL));
+  PetscCall(PetscOptionsInt("-filter_stats_start", "First cycle of the statistics window (rank histogram, spectra)", "", o->hist_start, &o->hist_start, NULL));
   PetscCall(PetscOptionsInt("-filter_stop_at_cycle", "Behave as if signalled after this cycle (testing restarts; 0: off)", "", o->stop_at, &o->stop_at, NULL));
   PetscCall(PetscOptionsString("-scenario", "Scenario name (checked against the observation file)", "", o->scenario, o->scenario, sizeof(o->scenario), NULL));
   PetscOptionsEnd();
@@ -120,10 +120,18 @@ static PetscErrorCode Innovation(const DaisiEnsembleInfo *in, MPI_Comm world, co
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* What accumulates over the cycles of the statistics window: the rank histogram and the
+ * sums of the error and spread spectra (spec[0 .. nspec) error, spec[nspec .. 2 nspec) spread). */
+typedef struct {
+  PetscInt    nbins, nspec;
+  PetscInt64 *hist, nacc;
+  PetscReal  *spec;
+} FilterStats;
+
 /* The checkpoint holds every member's analysis state on the grid (gathered to rank 0; the
  * next forecast starts from these exact values in both an uninterrupted and a restarted
  * run), the cycle reached and the rank histogram so far. */
-static PetscErrorCode CheckpointIO(DaisiEnsemble e, const FilterOptions *o, PetscBool write, PetscInt *cycle, PetscInt nbins, PetscInt64 hist[])
+static PetscErrorCode CheckpointIO(DaisiEnsemble e, const FilterOptions *o, PetscBool write, PetscInt *cycle, FilterStats *st)
 {
   DaisiEnsembleInfo in;
   DaisiNativeLayout lay;
@@ -150,10 +158,16 @@ static PetscErrorCode CheckpointIO(DaisiEnsemble e, const FilterOptions *o, Pets
     if (write) {
       const PetscReal *x[1] = {all};
       if (!ierr) ierr = DaisiCheckpointSetInt(c, "cycle", *cycle);
-      for (PetscInt b = 0; b < nbins && !ierr; b++) {
+      if (!ierr) ierr = DaisiCheckpointSetInt(c, "stats_cycles", st->nacc);
+      for (PetscInt b = 0; b < st->nbins && !ierr; b++) {
         char name[32];
         (void)PetscSNPrintf(name, sizeof(name), "rank_histogram_%" PetscInt_FMT, b);
-        ierr = DaisiCheckpointSetInt(c, name, hist[b]);
+        ierr = DaisiCheckpointSetInt(c, name, st->hist[b]);
+      }
+      for (PetscInt b = 0; b < 2 * st->nspec && !ierr; b++) {
+        char name[32];
+        (void)PetscSNPrintf(name, sizeof(name), "spectrum_sum_%" PetscInt_FMT, b);
+        ierr = DaisiCheckpointSetReal(c, name, st->spec[b]);
       }
       if (!ierr) ierr = DaisiCheckpointWrite(c, o->ckpt, x);
     } else {
@@ -162,10 +176,16 @@ static PetscErrorCode CheckpointIO(DaisiEnsemble e, const FilterOptions *o, Pets
       if (!ierr) ierr = DaisiCheckpointRead(c, o->ckpt, x);
       if (!ierr) ierr = DaisiCheckpointGetInt(c, "cycle", &v);
       *cycle = (PetscInt)v;
-      for (PetscInt b = 0; b < nbins && !ierr; b++) {
+      if (!ierr) ierr = DaisiCheckpointGetInt(c, "stats_cycles", &st->nacc);
+      for (PetscInt b = 0; b < st->nbins && !ierr; b++) {
         char name[32];
         (void)PetscSNPrintf(name, sizeof(name), "rank_histogram_%" PetscInt_FMT, b);
-        ierr = DaisiCheckpointGetInt(c, name, &hist[b]);
+        ierr = DaisiCheckpointGetInt(c, name, &st->hist[b]);
+      }
+      for (PetscInt b = 0; b < 2 * st->nspec && !ierr; b++) {
+        char name[32];
+        (void)PetscSNPrintf(name, sizeof(name), "spectrum_sum_%" PetscInt_FMT, b);
+        ierr = DaisiCheckpointGetReal(c, name, &st->spec[b]);
       }
     }
     (void)DaisiCheckpointDestroy(&c);
@@ -175,7 +195,9 @@ static PetscErrorCode CheckpointIO(DaisiEnsemble e, const FilterOptions *o, Pets
   PetscCheck(ok, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "cannot %s the checkpoint %s (see the message above)", write ? "write" : "read", o->ckpt);
   if (!write) {
     PetscCallMPI(MPI_Bcast(cycle, 1, MPIU_INT, 0, PETSC_COMM_WORLD));
-    PetscCallMPI(MPI_Bcast(hist, (PetscMPIInt)nbins, MPIU_INT64, 0, PETSC_COMM_WORLD));
+    PetscCallMPI(MPI_Bcast(&st->nacc, 1, MPIU_INT64, 0, PETSC_COMM_WORLD));
+    PetscCallMPI(MPI_Bcast(st->hist, (PetscMPIInt)st->nbins, MPIU_INT64, 0, PETSC_COMM_WORLD));
+    PetscCallMPI(MPI_Bcast(st->spec, (PetscMPIInt)(2 * st->nspec), MPIU_REAL, 0, PETSC_COMM_WORLD));
     if (rank != 0) {
       PetscCall(PetscFree(all));
       PetscCall(PetscMalloc1(in.M * in.nglobal, &all));
@@ -231,9 +253,12 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
   MPI_Comm          world;
   DaisiModel        model;
   DaisiFilterType   ftype;
-  PetscInt          ntime, nmem, tlev, tny, tnx, ncyc_obs, nobs, olev, ony, onx, C, start = 1, nbins;
+  PetscInt          ntime, nmem, tlev, tny, tnx, ncyc_obs, nobs, olev, ony, onx, C, start = 1, nbins, nk;
+  DaisiGrid         fullg;
+  FilterStats       st;
+  PetscReal        *spec1 = NULL, *spec2 = NULL, *smean = NULL, *tfull = NULL;
   PetscReal        *truth, *ta, *xa, *mean, *spread, *full = NULL, *work = NULL, *all = NULL, dt;
-  PetscInt64       *hist, *hc;
+  PetscInt64       *hc;
   PetscBool         have_ckpt = PETSC_FALSE;
 
   PetscFunctionBegin;
@@ -263,23 +288,30 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
   PetscCheck(C <= ncyc_obs, world, PETSC_ERR_ARG_OUTOFRANGE, "-cycles %" PetscInt_FMT ": the observation file %s has only %" PetscInt_FMT " cycles", C, o->obs, ncyc_obs);
 
   nbins = in.M + 1;
-  PetscCall(PetscMalloc6(DaisiGridLocalSize(&g) + 1, &truth, in.npts + 1, &ta, in.M * in.npts + 1, &xa, in.npts + 1, &mean, in.npts + 1, &spread, nbins, &hist));
-  PetscCall(PetscMalloc1(nbins, &hc));
-  PetscCall(PetscArrayzero(hist, nbins));
-  if (in.rank == 0) PetscCall(PetscMalloc2(in.nglobal, &full, in.nglobal, &work));
-  if (o->save_members && in.rank == 0) PetscCall(PetscMalloc1(in.M * in.nglobal, &all));
+  fullg     = g; /* the whole grid on one rank: spectra are computed by rank 0 */
+  fullg.y0  = 0;
+  fullg.nyl = g.ny;
+  PetscCall(DaisiMetricsSpectrumSize(&fullg, &nk));
+  st.nbins = nbins;
+  st.nspec = g.nlev * nk;
+  st.nacc  = 0;
+  PetscCall(PetscMalloc5(DaisiGridLocalSize(&g) + 1, &truth, in.npts + 1, &ta, in.M * in.npts + 1, &xa, in.npts + 1, &mean, in.npts + 1, &spread));
+  PetscCall(PetscCalloc3(nbins, &st.hist, 2 * st.nspec, &st.spec, nbins, &hc));
+  PetscCall(PetscMalloc3(st.nspec, &spec1, st.nspec, &spec2, 2 * st.nspec, &smean));
+  if (in.rank == 0) PetscCall(PetscMalloc3(in.nglobal, &full, in.nglobal, &work, in.nglobal, &tfull));
+  if (in.rank == 0) PetscCall(PetscMalloc1(in.M * in.nglobal, &all));
 
   if (o->restart) PetscCall(DaisiFileExists(PETSC_COMM_WORLD, o->ckpt, &have_ckpt));
   if (have_ckpt) {
     PetscInt done;
-    PetscCall(CheckpointIO(run->e, o, PETSC_FALSE, &done, nbins, hist));
+    PetscCall(CheckpointIO(run->e, o, PETSC_FALSE, &done, &st));
     start = done + 1;
     PetscCall(PetscPrintf(world, "filter | restarting from %s after cycle %" PetscInt_FMT "\n", o->ckpt, done));
   } else {
     PetscCall(DaisiStateFileRead(run->truth, 0, NULL, truth));
     PetscCall(DaisiEnsembleInitializeFromTruth(run->e, truth));
   }
-  PetscCall(DaisiDiagFileOpen(world, o->output, &g, C, S_N, series_names, o->save_members ? in.M : 0, nbins, have_ckpt, &run->diag));
+  PetscCall(DaisiDiagFileOpen(world, o->output, &g, C, S_N, series_names, o->save_members ? in.M : 0, nbins, nk, have_ckpt, &run->diag));
   if (!have_ckpt) {
     PetscCall(DaisiDiagFileSetString(run->diag, "filter_type", ftype));
     PetscCall(DaisiDiagFileSetString(run->diag, "truth", o->truth));
@@ -341,13 +373,28 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
       PetscCall(DaisiRankHistogramSetSeed(h, c));
       PetscCall(DaisiRankHistogramAccumulate(h, in.npts, xa, ta, gidx));
       PetscCall(DaisiRankHistogramGetCounts(h, &nb, hc));
-      for (PetscInt b = 0; b < nbins; b++) hist[b] += hc[b];
+      for (PetscInt b = 0; b < nbins; b++) st.hist[b] += hc[b];
       PetscCall(DaisiRankHistogramDestroy(&h));
       PetscCall(PetscFree(gidx));
     }
-    if (o->save_members) {
-      PetscCall(DaisiEnsembleGatherGlobal(run->e, all));
+    if (o->save_members || c >= o->hist_start) PetscCall(DaisiEnsembleGatherGlobal(run->e, all));
+    if (o->save_members)
       for (PetscInt m = 0; m < in.M; m++) PetscCall(DaisiDiagFileWriteMember(run->diag, k, m, in.rank == 0 ? all + m * in.nglobal : NULL));
+    if (c >= o->hist_start) {
+      /* error and spread spectra of the analysis, summed over the statistics window (rank 0
+       * holds the gathered members; fine at the sizes this driver gathers anyway) */
+      PetscCall(GatherAnalysisField(&in, world, ta, tfull, work));
+      if (in.rank == 0) {
+        PetscCall(DaisiMetricsErrorSpectrum(PETSC_COMM_SELF, &fullg, in.M, all, tfull, spec1));
+        PetscCall(DaisiMetricsSpreadSpectrum(PETSC_COMM_SELF, &fullg, in.M, all, spec2));
+        for (PetscInt b = 0; b < st.nspec; b++) {
+          st.spec[b] += spec1[b];
+          st.spec[st.nspec + b] += spec2[b];
+        }
+      }
+      st.nacc++;
+      for (PetscInt b = 0; b < 2 * st.nspec; b++) smean[b] = st.spec[b] / (PetscReal)st.nacc;
+      PetscCall(DaisiDiagFileWriteSpectra(run->diag, smean, smean + st.nspec));
     }
     vals[S_RMSE_B]       = sb.rmse;
     vals[S_RMSE_A]       = sa.rmse;
@@ -367,7 +414,7 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
     vals[S_SEC_ANALYSIS] = ta2 - ta1;
     PetscCallMPI(MPI_Bcast(vals, S_N, MPIU_REAL, 0, world)); /* timings as rank 0 saw them */
     PetscCall(DaisiDiagFileWriteSeries(run->diag, k, c, tc, vals));
-    PetscCall(DaisiDiagFileWriteHistogram(run->diag, hist));
+    PetscCall(DaisiDiagFileWriteHistogram(run->diag, st.hist));
     PetscCall(DaisiDiagFileFlush(run->diag));
     PetscCall(PetscPrintf(world, "filter | %5" PetscInt_FMT " %10.3f %9.4f %8.4f %8.4f %8.4f %6" PetscInt_FMT " %10.2f %10.2f\n", c, (double)(tc / 86400.0), (double)sb.rmse, (double)sa.rmse, (double)sa.spread, (double)sa.crps, obs.nobs, (double)vals[S_SEC_FORECAST], (double)vals[S_SEC_ANALYSIS]));
     PetscCheck(!PetscIsInfOrNanReal(sa.rmse) && !PetscIsInfOrNanReal(sa.spread), world, PETSC_ERR_NOT_CONVERGED, "cycle %" PetscInt_FMT ": the analysis is not finite (filter %s diverged); nothing further is written", c, ftype);
@@ -375,7 +422,7 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
     PetscCall(DaisiStopRequested(world, &stop));
     if (o->stop_at > 0 && c == o->stop_at) stop = PETSC_TRUE;
     if (c < C && (stop || (o->ckpt_every > 0 && c % o->ckpt_every == 0))) {
-      PetscCall(CheckpointIO(run->e, o, PETSC_TRUE, &c, nbins, hist));
+      PetscCall(CheckpointIO(run->e, o, PETSC_TRUE, &c, &st));
       PetscCall(PetscPrintf(world, "filter | checkpoint %s after cycle %" PetscInt_FMT "\n", o->ckpt, c));
       if (stop) {
         PetscCall(PetscPrintf(world, "filter | stopping on request; rerun with -filter_restart to continue\n"));
@@ -386,9 +433,10 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
   }
   if (*stopped) PetscCall(DaisiDiagFileDestroy(&run->diag));
   else PetscCall(DaisiDiagFileClose(&run->diag));
-  PetscCall(PetscFree6(truth, ta, xa, mean, spread, hist));
-  PetscCall(PetscFree(hc));
-  if (in.rank == 0) PetscCall(PetscFree2(full, work));
+  PetscCall(PetscFree5(truth, ta, xa, mean, spread));
+  PetscCall(PetscFree3(st.hist, st.spec, hc));
+  PetscCall(PetscFree3(spec1, spec2, smean));
+  if (in.rank == 0) PetscCall(PetscFree3(full, work, tfull));
   PetscCall(PetscFree(all));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -3,7 +3,8 @@
  *   1-D series over cycles  (cycle): cycle, time and the named scores (rmse_b, rmse_a, ...);
  *   fields                  (cycle, level, y, x): ens_mean_b, ens_spread_b, ens_mean_a, ens_spread_a (K);
  *   members, optional       (cycle, member, level, y, x): members_a;
- *   rank_histogram          (bin): counts accumulated over the run.
+ *   rank_histogram          (bin): counts accumulated over the run;
+ *   spectrum_error, spectrum_spread (level, wavenumber): time-mean isotropic spectra, K^2.
  * Rank 0 writes (fields are gathered to it by the caller); all calls are collective. The file
  * is "<path>.partial" until DaisiDiagFileClose renames it, so a checkpointed run can reopen it
  * (append) and finish it; all space is allocated when it is created. */
@@ -15,8 +16,9 @@
 typedef struct _p_DaisiDiagFile *DaisiDiagFile;
 
 /* Creates (append = false) or reopens the partial file of path (append = true). series[] are
- * the names of the per-cycle scores; nmember > 0 adds members_a; nbins > 0 adds the histogram. */
-PETSC_EXTERN PetscErrorCode DaisiDiagFileOpen(MPI_Comm comm, const char path[], const DaisiGrid *grid, PetscInt ncycle, PetscInt nseries, const char *const series[], PetscInt nmember, PetscInt nbins, PetscBool append, DaisiDiagFile *d);
+ * the names of the per-cycle scores; nmember > 0 adds members_a; nbins > 0 adds the histogram;
+ * nk > 0 adds the spectra (nk wavenumber bins). */
+PETSC_EXTERN PetscErrorCode DaisiDiagFileOpen(MPI_Comm comm, const char path[], const DaisiGrid *grid, PetscInt ncycle, PetscInt nseries, const char *const series[], PetscInt nmember, PetscInt nbins, PetscInt nk, PetscBool append, DaisiDiagFile *d);
 /* global text / number attributes (ignored when appending: the file has them) */
 PETSC_EXTERN PetscErrorCode DaisiDiagFileSetString(DaisiDiagFile d, const char name[], const char value[]);
 PETSC_EXTERN PetscErrorCode DaisiDiagFileSetReal(DaisiDiagFile d, const char name[], PetscReal value);
@@ -27,6 +29,8 @@ PETSC_EXTERN PetscErrorCode DaisiDiagFileWriteField(DaisiDiagFile d, const char 
 /* member m of members_a at cycle index k; full on rank 0 */
 PETSC_EXTERN PetscErrorCode DaisiDiagFileWriteMember(DaisiDiagFile d, PetscInt k, PetscInt m, const PetscReal full[]);
 PETSC_EXTERN PetscErrorCode DaisiDiagFileWriteHistogram(DaisiDiagFile d, const PetscInt64 counts[]);
+/* err[lev * nk + k], spread[lev * nk + k] on rank 0 */
+PETSC_EXTERN PetscErrorCode DaisiDiagFileWriteSpectra(DaisiDiagFile d, const PetscReal err[], const PetscReal spread[]);
 PETSC_EXTERN PetscErrorCode DaisiDiagFileFlush(DaisiDiagFile d);
 /* close and rename to the final name */
 PETSC_EXTERN PetscErrorCode DaisiDiagFileClose(DaisiDiagFile *d);

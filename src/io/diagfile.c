@@ -12,9 +12,9 @@ struct _p_DaisiDiagFile {
   PetscMPIInt     rank;
   DaisiOutputName name;
   hid_t           file;
-  PetscInt        nlev, ny, nx, ncycle, nseries, nmember, nbins;
+  PetscInt        nlev, ny, nx, ncycle, nseries, nmember, nbins, nk;
   char           *series[DIAG_MAX_SERIES];
-  hid_t           dcycle, dtime, dseries[DIAG_MAX_SERIES], dfield[DIAG_NFIELDS], dmembers, dhist;
+  hid_t           dcycle, dtime, dseries[DIAG_MAX_SERIES], dfield[DIAG_NFIELDS], dmembers, dhist, dspec[2];
 };
 
 /* creates a dataset of doubles (or int64) with the given dims on rank 0's file */
@@ -109,6 +109,18 @@ static PetscErrorCode DiagBuild(DaisiDiagFile d, const DaisiGrid *g)
     PetscCall(DiagCreate(d, "rank_histogram", 1, dims, H5T_STD_I64LE, NULL, &d->dhist));
     PetscCall(DiagAttach(d, d->dhist, 1, &dbin));
   }
+  if (d->nk > 0) {
+    hid_t dk, s2[2] = {dlev, H5I_INVALID_HID};
+    PetscCall(DiagCoordinate(d, "wavenumber", d->nk, 1.0, NULL, &dk));
+    s2[1]   = dk;
+    dims[0] = (hsize_t)d->nlev;
+    dims[1] = (hsize_t)d->nk;
+    PetscCall(DiagCreate(d, "spectrum_error", 2, dims, H5T_IEEE_F64LE, "K2", &d->dspec[0]));
+    PetscCall(DiagCreate(d, "spectrum_spread", 2, dims, H5T_IEEE_F64LE, "K2", &d->dspec[1]));
+    PetscCall(DiagAttach(d, d->dspec[0], 2, s2));
+    PetscCall(DiagAttach(d, d->dspec[1], 2, s2));
+    DaisiH5Close(&dk);
+  }
   DaisiH5Close(&dlev);
   DaisiH5Close(&dy);
   DaisiH5Close(&dx);
@@ -139,10 +151,15 @@ static PetscErrorCode DiagReopen(DaisiDiagFile d)
     d->dhist = H5Dopen2(d->file, "rank_histogram", H5P_DEFAULT);
     DaisiH5Check(d->dhist, PETSC_COMM_SELF, "file %s has no rank_histogram", d->name.tmp);
   }
+  if (d->nk > 0) {
+    d->dspec[0] = H5Dopen2(d->file, "spectrum_error", H5P_DEFAULT);
+    d->dspec[1] = H5Dopen2(d->file, "spectrum_spread", H5P_DEFAULT);
+    DaisiH5Check(d->dspec[0] < 0 || d->dspec[1] < 0 ? -1 : 0, PETSC_COMM_SELF, "file %s has no spectra", d->name.tmp);
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-PetscErrorCode DaisiDiagFileOpen(MPI_Comm comm, const char path[], const DaisiGrid *grid, PetscInt ncycle, PetscInt nseries, const char *const series[], PetscInt nmember, PetscInt nbins, PetscBool append, DaisiDiagFile *dout)
+PetscErrorCode DaisiDiagFileOpen(MPI_Comm comm, const char path[], const DaisiGrid *grid, PetscInt ncycle, PetscInt nseries, const char *const series[], PetscInt nmember, PetscInt nbins, PetscInt nk, PetscBool append, DaisiDiagFile *dout)
 {
   DaisiDiagFile  d;
   PetscErrorCode ierr = PETSC_SUCCESS;
@@ -162,7 +179,8 @@ PetscErrorCode DaisiDiagFileOpen(MPI_Comm comm, const char path[], const DaisiGr
   d->nseries = nseries;
   d->nmember = nmember;
   d->nbins   = nbins;
-  d->file = d->dcycle = d->dtime = d->dmembers = d->dhist = H5I_INVALID_HID;
+  d->nk      = nk;
+  d->file = d->dcycle = d->dtime = d->dmembers = d->dhist = d->dspec[0] = d->dspec[1] = H5I_INVALID_HID;
   for (PetscInt s = 0; s < DIAG_MAX_SERIES; s++) d->dseries[s] = H5I_INVALID_HID;
   for (int f = 0; f < DIAG_NFIELDS; f++) d->dfield[f] = H5I_INVALID_HID;
   for (PetscInt s = 0; s < nseries; s++) PetscCall(PetscStrallocpy(series[s], &d->series[s]));
@@ -266,6 +284,17 @@ PetscErrorCode DaisiDiagFileWriteHistogram(DaisiDiagFile d, const PetscInt64 cou
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode DaisiDiagFileWriteSpectra(DaisiDiagFile d, const PetscReal err[], const PetscReal spread[])
+{
+  PetscFunctionBegin;
+  PetscCheck(d->nk > 0, d->comm, PETSC_ERR_ORDER, "this diagnostics file has no spectra");
+  if (d->rank == 0) {
+    DaisiH5Check(H5Dwrite(d->dspec[0], H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, err), PETSC_COMM_SELF, "file %s: cannot write spectrum_error", d->name.tmp);
+    DaisiH5Check(H5Dwrite(d->dspec[1], H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, spread), PETSC_COMM_SELF, "file %s: cannot write spectrum_spread", d->name.tmp);
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode DaisiDiagFileFlush(DaisiDiagFile d)
 {
   PetscFunctionBegin;
@@ -282,6 +311,8 @@ static void DiagCloseIds(DaisiDiagFile d)
   for (int f = 0; f < DIAG_NFIELDS; f++) DaisiH5Close(&d->dfield[f]);
   DaisiH5Close(&d->dmembers);
   DaisiH5Close(&d->dhist);
+  DaisiH5Close(&d->dspec[0]);
+  DaisiH5Close(&d->dspec[1]);
   DaisiH5Close(&d->file);
 }
 

@@ -49,6 +49,12 @@ with h5py.File("letkf.h5") as f:
     assert np.all(np.isfinite(f["rmse_a"][:])) and np.all(f["rmse_a"][:] > 0)
     assert f["rank_histogram"][:].sum() == 6 * 2 * 32 * 32
     assert list(f["cycle"][:]) == [1, 2, 3, 4, 5, 6]
+    # time-mean spectra over the window (all 6 cycles): they sum to the mean squared error and
+    # the mean unbiased variance (Parseval), averaged over the two levels
+    se, ss = f["spectrum_error"][:], f["spectrum_spread"][:]
+    assert se.shape == ss.shape and se.shape[0] == 2
+    assert np.isclose(se.sum(axis=1).mean(), (f["rmse_a"][:] ** 2).mean(), rtol=1e-10)
+    assert np.isclose(ss.sum(axis=1).mean(), (f["spread_a"][:] ** 2).mean(), rtol=1e-10)
 with h5py.File("none.h5") as f:   # no assimilation: the analysis is the background
     assert np.array_equal(f["rmse_a"][:], f["rmse_b"][:])
 PY
