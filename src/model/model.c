@@ -3,21 +3,14 @@
 
 PetscLogEvent DAISI_ModelAdvance = 0, DAISI_ModelFFT = 0, DAISI_ModelTranspose = 0;
 
-typedef struct {
-  char name[64];
-  PetscErrorCode (*create)(DaisiModel);
-} ModelEntry;
-static ModelEntry model_registry[16];
-static PetscInt   model_nregistered = 0;
-static PetscBool  model_registered_defaults = PETSC_FALSE;
+/* the registered types: name -> constructor, PETSc's function list */
+static PetscFunctionList model_types = NULL;
+static PetscBool         model_registered_defaults = PETSC_FALSE;
 
 PetscErrorCode DaisiModelRegister(const char name[], PetscErrorCode (*create)(DaisiModel))
 {
   PetscFunctionBegin;
-  PetscCheck(model_nregistered < 16, PETSC_COMM_SELF, PETSC_ERR_SUP, "too many model types");
-  PetscCall(PetscStrncpy(model_registry[model_nregistered].name, name, 64));
-  model_registry[model_nregistered].create = create;
-  model_nregistered++;
+  PetscCall(PetscFunctionListAdd(&model_types, name, create));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -49,6 +42,7 @@ PetscErrorCode DaisiModelCreate(MPI_Comm comm, DaisiModel *m)
 PetscErrorCode DaisiModelSetType(DaisiModel m, DaisiModelType type)
 {
   PetscBool same;
+  PetscErrorCode (*create)(DaisiModel) = NULL;
 
   PetscFunctionBegin;
   PetscCall(PetscStrcmp(m->type, type, &same));
@@ -56,15 +50,11 @@ PetscErrorCode DaisiModelSetType(DaisiModel m, DaisiModelType type)
   PetscCheck(!m->setupcalled, m->comm, PETSC_ERR_ORDER, "cannot change the model type after DaisiModelSetUp()");
   if (m->ops.destroy) PetscCall(m->ops.destroy(m));
   PetscCall(PetscMemzero(&m->ops, sizeof(m->ops)));
-  for (PetscInt i = 0; i < model_nregistered; i++) {
-    PetscCall(PetscStrcmp(model_registry[i].name, type, &same));
-    if (same) {
-      PetscCall(PetscStrncpy(m->type, type, sizeof(m->type)));
-      PetscCall(model_registry[i].create(m));
-      PetscFunctionReturn(PETSC_SUCCESS);
-    }
-  }
-  SETERRQ(m->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown model type '%s' (known: sqg, l63)", type);
+  PetscCall(PetscFunctionListFind(model_types, type, &create));
+  PetscCheck(create, m->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown model type '%s' (known: sqg, l63)", type);
+  PetscCall(PetscStrncpy(m->type, type, sizeof(m->type)));
+  PetscCall(create(m));
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiModelGetType(DaisiModel m, DaisiModelType *type)

@@ -3,21 +3,14 @@
 
 PetscLogEvent DAISI_PriorVelocity = 0, DAISI_PriorVJP = 0, DAISI_PriorJVP = 0, DAISI_PriorFFT = 0, DAISI_PriorEstimate = 0, DAISI_InterpolantStep = 0;
 
-typedef struct {
-  char name[64];
-  PetscErrorCode (*create)(DaisiPrior);
-} PriorEntry;
-static PriorEntry prior_registry[16];
-static PetscInt   prior_nregistered = 0;
-static PetscBool  prior_registered_defaults = PETSC_FALSE;
+/* the registered types: name -> constructor, PETSc's function list */
+static PetscFunctionList prior_types = NULL;
+static PetscBool         prior_registered_defaults = PETSC_FALSE;
 
 PetscErrorCode DaisiPriorRegister(const char name[], PetscErrorCode (*create)(DaisiPrior))
 {
   PetscFunctionBegin;
-  PetscCheck(prior_nregistered < 16, PETSC_COMM_SELF, PETSC_ERR_SUP, "too many prior types (registering '%s')", name);
-  PetscCall(PetscStrncpy(prior_registry[prior_nregistered].name, name, 64));
-  prior_registry[prior_nregistered].create = create;
-  prior_nregistered++;
+  PetscCall(PetscFunctionListAdd(&prior_types, name, create));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -58,6 +51,7 @@ PetscErrorCode DaisiPriorCreate(MPI_Comm comm, DaisiPrior *p)
 PetscErrorCode DaisiPriorSetType(DaisiPrior p, DaisiPriorType type)
 {
   PetscBool same;
+  PetscErrorCode (*create)(DaisiPrior) = NULL;
 
   PetscFunctionBegin;
   PetscCall(PetscStrcmp(p->type, type, &same));
@@ -66,15 +60,11 @@ PetscErrorCode DaisiPriorSetType(DaisiPrior p, DaisiPriorType type)
   if (p->ops.destroy) PetscCall(p->ops.destroy(p));
   PetscCall(PetscMemzero(&p->ops, sizeof(p->ops)));
   p->data = NULL;
-  for (PetscInt i = 0; i < prior_nregistered; i++) {
-    PetscCall(PetscStrcmp(prior_registry[i].name, type, &same));
-    if (same) {
-      PetscCall(PetscStrncpy(p->type, type, sizeof(p->type)));
-      PetscCall(prior_registry[i].create(p));
-      PetscFunctionReturn(PETSC_SUCCESS);
-    }
-  }
-  SETERRQ(p->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown prior type '%s' (-prior_type; known: gaussian, net)", type);
+  PetscCall(PetscFunctionListFind(prior_types, type, &create));
+  PetscCheck(create, p->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown prior type '%s' (-prior_type; known: gaussian, net)", type);
+  PetscCall(PetscStrncpy(p->type, type, sizeof(p->type)));
+  PetscCall(create(p));
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiPriorGetType(DaisiPrior p, DaisiPriorType *type)
