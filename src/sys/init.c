@@ -59,13 +59,19 @@ PetscErrorCode DaisiBlasCoreName(const char **core, const char **how)
  * outputs, close files collectively) on every rank. Ours prints once, on rank 0 of the
  * communicator (or on the rank itself for errors on PETSC_COMM_SELF), and returns the
  * error everywhere, so that collective clean-up paths run on all ranks. */
+static int daisi_error_quiet = 0; /* this rank does not print the error being unwound */
+
 static PetscErrorCode DaisiErrorHandler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
 {
-  PetscMPIInt rank = 0;
-
-  if (comm != PETSC_COMM_SELF && comm != MPI_COMM_NULL) (void)MPI_Comm_rank(comm, &rank);
-  if (rank == 0) return PetscTraceBackErrorHandler(PETSC_COMM_SELF, line, fun, file, n, p, mess, ctx);
-  return n;
+  if (p == PETSC_ERROR_INITIAL) {
+    PetscMPIInt rank = 0;
+    if (comm != PETSC_COMM_SELF && comm != MPI_COMM_NULL) (void)MPI_Comm_rank(comm, &rank);
+    /* the traceback lines that follow as the error unwinds come on PETSC_COMM_SELF: keep them
+     * quiet too on the ranks that do not print the message, so outputs do not interleave */
+    daisi_error_quiet = rank != 0;
+  }
+  if (daisi_error_quiet) return n;
+  return PetscTraceBackErrorHandler(PETSC_COMM_SELF, line, fun, file, n, p, mess, ctx);
 }
 
 PetscErrorCode DaisiInitialize(int *argc, char ***argv, const char help[])
