@@ -6,31 +6,9 @@
 #include <daisi/filter.h>
 #include <daisi/rng.h>
 #include <daisi/sys.h>
+#include <daisitest.h>
 #include <math.h>
 #include <string.h>
-
-static PetscInt nfail = 0;
-
-#define EXPECT(cond, ...) \
-  do { \
-    if (!(cond)) { \
-      nfail++; \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "FAIL %s:%d: ", __FILE__, __LINE__)); \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, __VA_ARGS__)); \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "\n")); \
-    } \
-  } while (0)
-
-static inline PetscErrorCode FinishTest(const char *name)
-{
-  PetscInt total;
-
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Allreduce(&nfail, &total, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s %s: %" PetscInt_FMT " failure(s)\n", name, total ? "FAILED" : "PASSED", total));
-  nfail = total;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
 
 /* an ensemble of M members in G groups on comm, SQG grid from the options (-sqg_n) */
 static inline PetscErrorCode MakeEnsemble(MPI_Comm comm, PetscInt M, PetscInt G, DaisiEnsemble *e)

@@ -6,20 +6,8 @@
 #include <daisi/metrics.h>
 #include <daisi/rng.h>
 #include <daisi/sys.h>
+#include <daisitest.h>
 #include <math.h>
-
-
-static PetscInt nfail = 0;
-
-#define EXPECT(cond, ...) \
-  do { \
-    if (!(cond)) { \
-      nfail++; \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "FAIL %s:%d: ", __FILE__, __LINE__)); \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, __VA_ARGS__)); \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "\n")); \
-    } \
-  } while (0)
 
 /* |a - b| <= tol * scale */
 #define EXPECT_CLOSE(a, b, tol, scale, what) \
@@ -54,17 +42,6 @@ static inline void ExtractSlab(const DaisiGrid *g, const PetscReal global[], Pet
   for (PetscInt lev = 0; lev < g->nlev; lev++)
     for (PetscInt r = 0; r < g->nyl; r++)
       for (PetscInt x = 0; x < g->nx; x++) local[(lev * g->nyl + r) * g->nx + x] = global[(lev * g->ny + g->y0 + r) * g->nx + x];
-}
-
-static inline PetscErrorCode FinishTest(const char *name)
-{
-  PetscInt total;
-
-  PetscFunctionBegin;
-  PetscCallMPI(MPI_Allreduce(&nfail, &total, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s %s: %" PetscInt_FMT " failure(s)\n", name, total ? "FAILED" : "PASSED", total));
-  nfail = total;
-  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 #endif

@@ -4,21 +4,10 @@
 #include <daisi/obsfile.h>
 #include <daisi/rng.h>
 #include <daisi/sys.h>
+#include <daisitest.h>
 #include <unistd.h>
 
 static const char help[] = "Tests DaisiObsFile.\n";
-
-static PetscInt nfail = 0;
-
-#define EXPECT(cond, ...) \
-  do { \
-    if (!(cond)) { \
-      nfail++; \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "FAIL %s:%d: ", __FILE__, __LINE__)); \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, __VA_ARGS__)); \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "\n")); \
-    } \
-  } while (0)
 
 #define NOBS   40
 #define NCYCLE 3
@@ -170,12 +159,7 @@ int main(int argc, char **argv)
     PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
     if (rank == 0) (void)remove(path);
   }
-  {
-    PetscInt total;
-    PetscCall(MPIU_Allreduce(&nfail, &total, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s: %" PetscInt_FMT " failure(s)\n", total ? "FAIL" : "ok", total));
-    nfail = total;
-  }
+  PetscCall(FinishTest("obs file"));
   PetscCall(DaisiFinalize());
   return nfail ? 1 : 0;
 }

@@ -4,24 +4,12 @@
 #include <daisi/obsop.h>
 #include <daisi/rng.h>
 #include <daisi/sys.h>
+#include <daisitest.h>
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
-
 static const char help[] = "Tests DaisiObsOperator.\n";
-
-static PetscInt nfail = 0;
-
-#define EXPECT(cond, ...) \
-  do { \
-    if (!(cond)) { \
-      nfail++; \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "FAIL %s:%d: ", __FILE__, __LINE__)); \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, __VA_ARGS__)); \
-      PetscCall(PetscPrintf(PETSC_COMM_SELF, "\n")); \
-    } \
-  } while (0)
 
 /* Central difference of h at x with a step relative to |x|. The tolerance is the
  * truncation error (relative, O(step^2)) plus the rounding of h(x +- step) divided
@@ -202,15 +190,12 @@ static PetscErrorCode TestOptionsAndErrors(void)
 
 int main(int argc, char **argv)
 {
-  PetscInt total;
-
   PetscCall(DaisiInitialize(&argc, &argv, help));
   PetscCall(TestType(DAISI_OBS_OPERATOR_LINEAR, LinearH, LinearD));
   PetscCall(TestType(DAISI_OBS_OPERATOR_SQUARED, SquaredH, SquaredD));
   PetscCall(TestType(DAISI_OBS_OPERATOR_ARCTAN, ArctanH, ArctanD));
   PetscCall(TestOptionsAndErrors());
-  PetscCallMPI(MPI_Allreduce(&nfail, &total, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s: %" PetscInt_FMT " failure(s)\n", total ? "FAILED" : "PASSED", total));
+  PetscCall(FinishTest("obs operator"));
   PetscCall(DaisiFinalize());
-  return total ? 1 : 0;
+  return nfail ? 1 : 0;
 }
