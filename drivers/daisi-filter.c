@@ -1,9 +1,9 @@
 /* daisi-filter: a cycling twin experiment. Reads the truth (a nature-run file) and the
  * observations (daisi-obs), builds the initial ensemble from the truth's time index 0 plus
  * Gaussian perturbations, and for C cycles runs forecasts and analyses (-filter_type letkf,
- * etkf, enkf, none), printing one progress line per cycle and writing a diagnostics file
+ * etkf, enkf, none, daisi, pf), printing one progress line per cycle and writing a diagnostics file
  * (scores over cycles, ensemble mean and spread fields, optionally members, rank histogram).
- * Checkpoints every -filter_checkpoint_every cycles and on SIGTERM/SIGUSR1 (exit 75);
+ * Checkpoints every -filter_checkpoint_every cycles and on SIGTERM/SIGUSR1 (exit 3);
  * -filter_restart continues with results identical to an uninterrupted run. */
 #include <daisi/checkpoint.h>
 #include <daisi/diagfile.h>
@@ -16,8 +16,9 @@
 #include <daisi/sys.h>
 
 static const char help[] = "DAISI cycling filter: forecasts and analyses against a nature run.\n"
-                           "  -truth FILE -obs FILE -cycles C -filter_output FILE -filter_type letkf|etkf|enkf|none\n"
-                           "  -ens_size M -ens_groups G -filter_checkpoint_every K -filter_restart -filter_save_members\n";
+                           "  -truth FILE -obs FILE -cycles C -filter_output FILE -filter_type letkf|etkf|enkf|none|daisi|pf\n"
+                           "  -ens_size M -ens_groups G -filter_checkpoint_every K -filter_restart -filter_save_members\n"
+                           "  -filter_view (print the filter's settings)  -daisi_prior FILE -daisi_* (docs/daisi.md)\n";
 
 /* the per-cycle scores written to the diagnostics file, in this order */
 enum {
@@ -30,7 +31,7 @@ typedef struct {
   char      truth[PETSC_MAX_PATH_LEN], obs[PETSC_MAX_PATH_LEN], output[PETSC_MAX_PATH_LEN], ckpt[PETSC_MAX_PATH_LEN];
   char      scenario[64];
   PetscInt  cycles, ckpt_every, hist_start, stop_at;
-  PetscBool restart, save_members;
+  PetscBool restart, save_members, view;
 } FilterOptions;
 
 static PetscErrorCode FilterGetOptions(FilterOptions *o)
@@ -57,6 +58,7 @@ static PetscErrorCode FilterGetOptions(FilterOptions *o)
   PetscCall(PetscOptionsInt("-filter_stats_start", "First cycle of the statistics window (rank histogram, spectra)", "", o->hist_start, &o->hist_start, NULL));
   PetscCall(PetscOptionsInt("-filter_stop_at_cycle", "Behave as if signalled after this cycle (testing restarts; 0: off)", "", o->stop_at, &o->stop_at, NULL));
   PetscCall(PetscOptionsString("-scenario", "Scenario name (checked against the observation file)", "", o->scenario, o->scenario, sizeof(o->scenario), NULL));
+  PetscCall(PetscOptionsBool("-filter_view", "Print the filter's settings before the first cycle", "DaisiFilterView", o->view, &o->view, NULL));
   PetscOptionsEnd();
   PetscCheck(o->ckpt_every >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-filter_checkpoint_every must be >= 0");
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -115,7 +117,14 @@ static PetscErrorCode Innovation(const DaisiEnsembleInfo *in, MPI_Comm world, co
     hx[nmine] /= in->M;
     y[nmine++] = obs->value[i];
   }
-  PetscCall(DaisiMetricsInnovation(world, nmine, hx, y, mean, std));
+  if (obs->nobs >= 2) PetscCall(DaisiMetricsInnovation(world, nmine, hx, y, mean, std));
+  else {
+    /* one observation (Lorenz '63 observing x only) or none: the std is undefined (NaN) */
+    PetscReal s = nmine ? y[0] - hx[0] : 0;
+    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPIU_REAL, MPIU_SUM, world));
+    *mean = obs->nobs ? s : (PetscReal)NAN;
+    *std  = (PetscReal)NAN;
+  }
   PetscCall(PetscFree4(hx, y, xm, hm));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -469,7 +478,9 @@ int main(int argc, char **argv)
   PetscCall(DaisiEnsembleSetUp(run.e));
   PetscCall(DaisiFilterCreate(PETSC_COMM_WORLD, &run.f));
   PetscCall(DaisiFilterSetFromOptions(run.f));
+  PetscCall(DaisiFilterSetEnsemble(run.f, run.e)); /* daisi: the prior is made (and checked) now */
   PetscCall(DaisiFilterSetUp(run.f));
+  if (o.view) PetscCall(DaisiFilterView(run.f, PETSC_VIEWER_STDOUT_WORLD));
   ierr = FilterCycle(&o, &run, &stopped);
   if (ierr) {
     if (run.diag) (void)DaisiDiagFileDiscard(&run.diag);

@@ -3,9 +3,14 @@
  * Spin-up from the reference initial condition (seeded noise plus a lid blob) or from a state
  * file (-sqg_ic FILE, its last time or -sqg_ic_time K), then -nature_steps steps with the
  * state written every -nature_every steps (the state at the end of the spin-up is time 0).
- * Checkpoints every -nature_checkpoint_every steps and on SIGTERM/SIGUSR1 (exit status 75);
+ * Checkpoints every -nature_checkpoint_every steps and on SIGTERM/SIGUSR1 (exit status 3);
  * -nature_restart continues from the checkpoint and produces the same file, bit for bit.
- * Every model option (-sqg_*, -model_type) applies. See docs/user-guide.md. */
+ * Every model option (-sqg_*, -model_type) applies. See docs/user-guide.md.
+ *
+ * -nature_members M > 1 runs M independent trajectories in one batch (training data for the
+ * prior): member k starts from the reference initial condition drawn from the random stream
+ * (-nature_seed, member k), so member 0 is the single run with that seed, and
+ * the output is an ensemble file theta(time, member, level, y, x). */
 #include <daisi/checkpoint.h>
 #include <daisi/model.h>
 #include <daisi/statefile.h>
@@ -13,13 +18,13 @@
 
 static const char help[] = "DAISI nature run: spin-up, then the state every K steps to an HDF5 file.\n"
                            "  -nature_output FILE  -nature_spinup_days D | -nature_spinup_steps S  -nature_steps S\n"
-                           "  -nature_every K  -nature_seed S  -sqg_ic FILE [-sqg_ic_time K]\n"
+                           "  -nature_every K  -nature_seed S  -nature_members M  -sqg_ic FILE [-sqg_ic_time K]\n"
                            "  -nature_checkpoint FILE  -nature_checkpoint_every S  -nature_restart\n";
 
 typedef struct {
   char       output[PETSC_MAX_PATH_LEN], checkpoint[PETSC_MAX_PATH_LEN], ic[PETSC_MAX_PATH_LEN];
   PetscInt   ic_time, every, steps, spinup_steps, ckpt_every, progress_every, stop_at;
-  PetscInt   seed;
+  PetscInt   seed, members;
   PetscReal  spinup_days;
   PetscBool  restart, has_ic;
 } NatureOptions;
@@ -36,6 +41,7 @@ static PetscErrorCode NatureGetOptions(NatureOptions *o)
   o->steps       = 2160;
   o->spinup_days = 300;
   o->seed        = 1;
+  o->members     = 1;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "Nature run options", "daisi-nature");
   PetscCall(PetscOptionsString("-nature_output", "Output state file (HDF5, netCDF-4 compatible)", "", o->output, o->output, sizeof(o->output), NULL));
   PetscCall(PetscOptionsString("-sqg_ic", "Initial-condition state file (default: the reference random field plus lid blob)", "", o->ic, o->ic, sizeof(o->ic), &o->has_ic));
@@ -46,6 +52,7 @@ static PetscErrorCode NatureGetOptions(NatureOptions *o)
   PetscCall(PetscOptionsInt("-nature_steps", "Steps after the spin-up", "", o->steps, &o->steps, NULL));
   PetscCall(PetscOptionsInt("-nature_every", "Output interval (steps)", "", o->every, &o->every, NULL));
   PetscCall(PetscOptionsInt("-nature_seed", "Seed of the random initial condition", "", o->seed, &o->seed, NULL));
+  PetscCall(PetscOptionsInt("-nature_members", "Independent trajectories run together (member k: initial-condition stream (seed, k); > 1 writes an ensemble file)", "", o->members, &o->members, NULL));
   PetscCall(PetscOptionsString("-nature_checkpoint", "Checkpoint file (default: <output>.chk)", "", o->checkpoint, o->checkpoint, sizeof(o->checkpoint), &set));
   if (!set) PetscCall(PetscSNPrintf(o->checkpoint, sizeof(o->checkpoint), "%s.chk", o->output));
   PetscCall(PetscOptionsInt("-nature_checkpoint_every", "Checkpoint interval in steps (0: only when signalled)", "", o->ckpt_every, &o->ckpt_every, NULL));
@@ -56,6 +63,8 @@ static PetscErrorCode NatureGetOptions(NatureOptions *o)
   PetscCheck(o->every >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nature_every must be >= 1, got %" PetscInt_FMT, o->every);
   PetscCheck(o->steps >= 0 && o->steps % o->every == 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nature_steps %" PetscInt_FMT " must be >= 0 and a multiple of -nature_every %" PetscInt_FMT, o->steps, o->every);
   PetscCheck(o->spinup_days >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nature_spinup_days must be >= 0");
+  PetscCheck(o->members >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nature_members must be >= 1, got %" PetscInt_FMT, o->members);
+  PetscCheck(o->members == 1 || !o->has_ic, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "-nature_members %" PetscInt_FMT " needs the random initial conditions: do not give -sqg_ic", o->members);
   PetscCheck(o->ckpt_every >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-nature_checkpoint_every must be >= 0");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -96,67 +105,84 @@ static PetscErrorCode LevelStd(const DaisiGrid *g, const PetscReal x[], PetscRea
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode WriteCheckpoint(DaisiModel m, const NatureOptions *o, PetscInt64 step, PetscInt64 nout)
+/* the checkpoint's description: layout of all members, parameters and identifying strings */
+static PetscErrorCode CheckpointCreate(DaisiModel m, const NatureOptions *o, DaisiCheckpoint *c, PetscInt *nloc)
 {
-  DaisiCheckpoint        c;
   DaisiNativeLayout      lay;
   PetscInt               np;
   const DaisiModelParam *p;
   DaisiModelType         type;
-  PetscReal             *x, t;
-  const PetscReal       *xs[1];
 
   PetscFunctionBegin;
   PetscCall(DaisiModelGetNativeLayout(m, &lay));
   PetscCall(DaisiModelGetParams(m, &np, &p));
   PetscCall(DaisiModelGetType(m, &type));
+  PetscCall(DaisiCheckpointCreate(PETSC_COMM_WORLD, c));
+  PetscCall(DaisiCheckpointSetLayout(*c, &lay, o->members));
+  PetscCall(DaisiCheckpointSetParams(*c, np, p));
+  PetscCall(DaisiCheckpointSetString(*c, "model", type));
+  PetscCall(DaisiCheckpointSetString(*c, "output", o->output));
+  *nloc = lay.nrowl * lay.rowlen;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode WriteCheckpoint(DaisiModel m, const NatureOptions *o, PetscInt64 step, PetscInt64 nout)
+{
+  DaisiCheckpoint   c;
+  PetscInt          nloc;
+  PetscReal        *x, t;
+  const PetscReal **xs;
+
+  PetscFunctionBegin;
+  PetscCall(CheckpointCreate(m, o, &c, &nloc));
   PetscCall(DaisiModelGetTime(m, &t));
-  PetscCall(PetscMalloc1(lay.nrowl * lay.rowlen + 1, &x));
-  PetscCall(DaisiModelGetNative(m, 0, x));
-  xs[0] = x;
-  PetscCall(DaisiCheckpointCreate(PETSC_COMM_WORLD, &c));
-  PetscCall(DaisiCheckpointSetLayout(c, &lay, 1));
-  PetscCall(DaisiCheckpointSetParams(c, np, p));
-  PetscCall(DaisiCheckpointSetString(c, "model", type));
-  PetscCall(DaisiCheckpointSetString(c, "output", o->output));
+  PetscCall(PetscMalloc2(o->members * nloc + 1, &x, o->members, &xs));
+  for (PetscInt k = 0; k < o->members; k++) {
+    PetscCall(DaisiModelGetNative(m, k, x + k * nloc));
+    xs[k] = x + k * nloc;
+  }
   PetscCall(DaisiCheckpointSetInt(c, "step", step));
   PetscCall(DaisiCheckpointSetInt(c, "outputs_written", nout));
   PetscCall(DaisiCheckpointSetReal(c, "time", t));
   PetscCall(DaisiCheckpointWrite(c, o->checkpoint, xs));
   PetscCall(DaisiCheckpointDestroy(&c));
-  PetscCall(PetscFree(x));
+  PetscCall(PetscFree2(x, xs));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 static PetscErrorCode ReadCheckpoint(DaisiModel m, const NatureOptions *o, PetscInt64 *step, PetscInt64 *nout)
 {
-  DaisiCheckpoint        c;
-  DaisiNativeLayout      lay;
-  PetscInt               np;
-  const DaisiModelParam *p;
-  DaisiModelType         type;
-  PetscReal             *x, t;
-  PetscReal             *xv[1];
+  DaisiCheckpoint c;
+  PetscInt        nloc;
+  PetscReal      *x, t, **xv;
 
   PetscFunctionBegin;
-  PetscCall(DaisiModelGetNativeLayout(m, &lay));
-  PetscCall(DaisiModelGetParams(m, &np, &p));
-  PetscCall(DaisiModelGetType(m, &type));
-  PetscCall(PetscMalloc1(lay.nrowl * lay.rowlen + 1, &x));
-  xv[0] = x;
-  PetscCall(DaisiCheckpointCreate(PETSC_COMM_WORLD, &c));
-  PetscCall(DaisiCheckpointSetLayout(c, &lay, 1));
-  PetscCall(DaisiCheckpointSetParams(c, np, p));
-  PetscCall(DaisiCheckpointSetString(c, "model", type));
-  PetscCall(DaisiCheckpointSetString(c, "output", o->output));
+  PetscCall(CheckpointCreate(m, o, &c, &nloc));
+  PetscCall(PetscMalloc2(o->members * nloc + 1, &x, o->members, &xv));
+  for (PetscInt k = 0; k < o->members; k++) xv[k] = x + k * nloc;
   PetscCall(DaisiCheckpointRead(c, o->checkpoint, xv));
   PetscCall(DaisiCheckpointGetInt(c, "step", step));
   PetscCall(DaisiCheckpointGetInt(c, "outputs_written", nout));
   PetscCall(DaisiCheckpointGetReal(c, "time", &t));
   PetscCall(DaisiCheckpointDestroy(&c));
-  PetscCall(DaisiModelSetNative(m, 0, x));
+  for (PetscInt k = 0; k < o->members; k++) PetscCall(DaisiModelSetNative(m, k, xv[k]));
   PetscCall(DaisiModelSetTime(m, t));
-  PetscCall(PetscFree(x));
+  PetscCall(PetscFree2(x, xv));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* writes output index k: every member's state at the model's current time */
+static PetscErrorCode WriteOutput(DaisiModel m, const NatureOptions *o, DaisiStateFile out, PetscInt k, PetscReal x[])
+{
+  PetscReal t;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiModelGetTime(m, &t));
+  for (PetscInt b = 0; b < o->members; b++) {
+    PetscCall(DaisiModelGetState(m, b, x));
+    if (o->members == 1) PetscCall(DaisiStateFileWrite(out, k, t, x));
+    else PetscCall(DaisiStateFileWriteMember(out, k, b, t, x));
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -189,17 +215,18 @@ static PetscErrorCode NatureRun(const NatureOptions *o, DaisiModel m, DaisiState
   } else if (o->has_ic) {
     PetscCall(LoadInitialCondition(m, o->ic, o->ic_time));
   } else {
-    PetscCall(DaisiModelInitialCondition(m, 0, (PetscInt64)o->seed));
+    for (PetscInt k = 0; k < o->members; k++) PetscCall(DaisiModelInitialCondition(m, k, (PetscInt64)o->seed));
   }
 
   PetscCall(DaisiStateFileCreate(PETSC_COMM_WORLD, out));
   PetscCall(DaisiStateFileSetGrid(*out, &g));
   PetscCall(DaisiStateFileSetNumTimes(*out, (PetscInt)ntime));
+  if (o->members > 1) PetscCall(DaisiStateFileSetNumMembers(*out, o->members));
   PetscCall(DaisiStateFileSetParams(*out, np, p));
   PetscCall(DaisiStateFileSetString(*out, "model", type));
   PetscCall(DaisiStateFileSetString(*out, "title", "DAISI nature run"));
   PetscCall(DaisiStateFileOpen(*out, o->output, resumed && nout > 0 ? DAISI_FILE_APPEND : DAISI_FILE_WRITE));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nature | %s %" PetscInt_FMT " x %" PetscInt_FMT ", dt %g: %" PetscInt64_FMT " spin-up steps, %" PetscInt_FMT " steps, output every %" PetscInt_FMT " -> %" PetscInt64_FMT " times in %s\n", type, g.ny, g.nx, (double)g.dt, spin, o->steps, o->every, ntime, o->output));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "nature | %s %" PetscInt_FMT " x %" PetscInt_FMT ", %" PetscInt_FMT " trajector%s, dt %g: %" PetscInt64_FMT " spin-up steps, %" PetscInt_FMT " steps, output every %" PetscInt_FMT " -> %" PetscInt64_FMT " times in %s\n", type, g.ny, g.nx, o->members, o->members > 1 ? "ies" : "y", (double)g.dt, spin, o->steps, o->every, ntime, o->output));
 
   PetscCall(PetscTime(&t0));
   while (step <= total) {
@@ -207,9 +234,7 @@ static PetscErrorCode NatureRun(const NatureOptions *o, DaisiModel m, DaisiState
     PetscBool  stop, is_output = (PetscBool)(step >= spin && (step - spin) % o->every == 0);
 
     if (is_output && (step - spin) / o->every == nout) {
-      PetscCall(DaisiModelGetState(m, 0, x));
-      PetscCall(DaisiModelGetTime(m, &t));
-      PetscCall(DaisiStateFileWrite(*out, (PetscInt)nout, t, x));
+      PetscCall(WriteOutput(m, o, *out, (PetscInt)nout, x));
       nout++;
     }
     if (step == total) break;
@@ -235,9 +260,7 @@ static PetscErrorCode NatureRun(const NatureOptions *o, DaisiModel m, DaisiState
       /* the state at `step` is written out first if it is an output time, so that the
        * restarted run starts exactly where this one stopped */
       if (step >= spin && (step - spin) % o->every == 0 && (step - spin) / o->every == nout) {
-        PetscCall(DaisiModelGetState(m, 0, x));
-        PetscCall(DaisiModelGetTime(m, &t));
-        PetscCall(DaisiStateFileWrite(*out, (PetscInt)nout, t, x));
+        PetscCall(WriteOutput(m, o, *out, (PetscInt)nout, x));
         nout++;
       }
       PetscCall(DaisiStateFileFlush(*out));
@@ -266,6 +289,7 @@ int main(int argc, char **argv)
   PetscCall(DaisiInstallStopHandler());
   PetscCall(NatureGetOptions(&o));
   PetscCall(DaisiModelCreate(PETSC_COMM_WORLD, &m));
+  PetscCall(DaisiModelSetBatchSize(m, o.members));
   PetscCall(DaisiModelSetFromOptions(m));
   PetscCall(DaisiModelSetUp(m));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-model_view", &viewmodel, NULL));

@@ -46,6 +46,13 @@ PETSC_EXTERN PetscErrorCode DaisiNetForward(DaisiNet net, PetscInt B, const Pets
  * gx = (db/dx)^T w (gx may be NULL). If accumulate is true, the parameter gradient
  * w^T db/dtheta summed over the batch is added to the gradient (DaisiNetGetGradient). */
 PETSC_EXTERN PetscErrorCode DaisiNetVJP(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], const PetscReal w[], PetscReal y[], PetscReal gx[], PetscBool accumulate);
+/* Reverse mode with a cotangent that depends on the output (a loss): per chunk of samples
+ * [b0, b0 + bc) the network is evaluated once, y there is filled, cot(ctx, b0, bc, y, w)
+ * writes the cotangent w of those samples from their output, and the reverse pass follows,
+ * so a training step costs one forward and one reverse pass instead of two forwards.
+ * y and w (B samples each) are required; gx and accumulate as in DaisiNetVJP. */
+typedef PetscErrorCode (*DaisiNetCotangentFn)(void *ctx, PetscInt b0, PetscInt bc, const PetscReal y[], PetscReal w[]);
+PETSC_EXTERN PetscErrorCode DaisiNetVJPOutput(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], DaisiNetCotangentFn cot, void *ctx, PetscReal y[], PetscReal w[], PetscReal gx[], PetscBool accumulate);
 /* Forward mode. Evaluates y = b(x, t) (y may be NULL) and the Jacobian-vector product
  * jv = (db/dx) v. */
 PETSC_EXTERN PetscErrorCode DaisiNetJVP(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], const PetscReal v[], PetscReal y[], PetscReal jv[]);
@@ -64,6 +71,13 @@ PETSC_EXTERN PetscErrorCode DaisiNetInitializeWeights(DaisiNet net, PetscInt64 s
  * its raw output r is returned as out_mean + out_std * r. One value per channel (level);
  * for the mlp, one per state component. Stored with the weights. */
 PETSC_EXTERN PetscErrorCode DaisiNetSetNormalization(DaisiNet net, const PetscReal in_mean[], const PetscReal in_std[], const PetscReal out_mean[], const PetscReal out_std[]);
+
+/* Metadata stored with the weights (DaisiNetSave/Load, covered by the checksum): text values
+ * under names of letters, digits and underscores, e.g. the data scale and the training
+ * settings written by daisi-train. Get returns *value = NULL if the name is absent; the
+ * string belongs to the network. All ranks must set the same entries. */
+PETSC_EXTERN PetscErrorCode DaisiNetSetMetadata(DaisiNet net, const char name[], const char value[]);
+PETSC_EXTERN PetscErrorCode DaisiNetGetMetadata(DaisiNet net, const char name[], const char **value);
 
 /* Floating-point operations of one sample's forward pass (global, all ranks together). */
 PETSC_EXTERN PetscErrorCode DaisiNetGetForwardFlops(DaisiNet net, PetscLogDouble *flops);

@@ -58,13 +58,15 @@ PETSC_EXTERN PetscErrorCode DaisiObsNetworkDestroy(DaisiObsNetwork *net);
 /* Log event around site selection and site-file reading. */
 PETSC_EXTERN PetscLogEvent DAISI_ObsNetworkSetUp;
 
-/* The observation scenarios of EXPERIMENTS.md with the published LETKF settings for each.
- * DaisiObsScenarioGetFromOptions reads -scenario NAME (required; known: noisy, sparse,
+/* The observation scenarios of EXPERIMENTS.md with the published LETKF and DAISI settings for
+ * each. DaisiObsScenarioGetFromOptions reads -scenario NAME (required; known: noisy, sparse,
  * multimodal, saturating) and then lets every field be overridden one by one:
  * -obs_operator, -obs_squared_scale, -obs_fraction, -obs_sigma, -obs_seed, -letkf_cutoff (m),
- * -letkf_rtps, -ens_size, -ens_init_sigma (K). Programs that do not use some of these fields
- * (daisi-obs does not use the LETKF ones) still read them through this call, so that one
- * scenario YAML file serves every program (see configs/). */
+ * -letkf_rtps, -ens_size, -ens_init_sigma (K), -daisi_guidance, -daisi_tmin, -daisi_lambda,
+ * -daisi_lambda_schedule, -daisi_eps, -daisi_inversion_steps, -daisi_steps, -daisi_method.
+ * Programs that do not use some of these fields (daisi-obs uses neither the LETKF nor the DAISI
+ * ones; the filter reads and checks its own options) still read them through this call, so that
+ * one scenario YAML file serves every program (see configs/). */
 typedef struct {
   char      name[32];
   char      op[32];         /* DaisiObsOperatorType */
@@ -76,6 +78,15 @@ typedef struct {
   PetscReal letkf_rtps;     /* RTPS alpha */
   PetscInt  ens_size;       /* members */
   PetscReal ens_init_sigma; /* initial perturbation std (K) */
+  /* DAISI (-filter_type daisi, docs/daisi.md) as published */
+  char      daisi_guidance[16];    /* dps, dps_scale, mmps */
+  PetscReal daisi_tmin;            /* start of the guided SDE */
+  PetscReal daisi_lambda;          /* guidance strength lam */
+  char      daisi_schedule[16];    /* lam(t): constant, linear (lam (1 - t)) */
+  PetscReal daisi_eps;             /* eps of both SDEs */
+  PetscInt  daisi_inversion_steps; /* steps of the inversion */
+  PetscInt  daisi_steps;           /* steps of the guided SDE */
+  char      daisi_method[16];      /* euler, heun */
 } DaisiObsScenario;
 
 /* The table entry for `name`; errors (PETSC_ERR_ARG_UNKNOWN_TYPE) naming it if unknown. */

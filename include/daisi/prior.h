@@ -91,6 +91,12 @@ PETSC_EXTERN PetscErrorCode DaisiPriorGaussianSave(DaisiPrior p, const char path
 /* Variance of level lev per grid point implied by S (normalised units): mean over k of S_ll. */
 PETSC_EXTERN PetscErrorCode DaisiPriorGaussianGetLevelVariance(DaisiPrior p, PetscInt lev, PetscReal *var);
 
+/* ---- net type ----
+ * The weight file (as -prior_file); before SetUp. The data scale recorded in the file by
+ * daisi-train (metadata data_scale) becomes the prior's scale; a different -prior_scale is an
+ * error. */
+PETSC_EXTERN PetscErrorCode DaisiPriorNetSetFile(DaisiPrior p, const char path[]);
+
 /* Registration of prior types. */
 PETSC_EXTERN PetscErrorCode DaisiPriorRegister(const char name[], PetscErrorCode (*create)(DaisiPrior));
 

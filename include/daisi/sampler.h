@@ -19,7 +19,19 @@
  * Guidance hook (for the DAISI filter): after the drift D = b +- eps(t) s of the current
  * state is formed, guidance(ctx, B, t, eps_t, x, b, D) may add to D in place, e.g. the guided
  * SDE's lam(t) c(t) g + eps(t) lam(t) g. It is called at every drift evaluation of the forward
- * equation (both Heun stages), never by the backward one. */
+ * equation (both Heun stages), never by the backward one.
+ *
+ * Langevin corrector steps (optional, forward equation only): after every forward step that
+ * ends at t < 1, `correctors` steps x <- x + tau S(x, t) + sqrt(2 tau) xi at that t, with
+ * S = s the prior score, to which score_guidance(ctx, B, t, x, b, S) may add in place (e.g. the
+ * guided SDE's lam(t) g, making S the conditional score). Their noise is keyed like the step
+ * noise with the step counter 2^41 + step_offset + k * correctors + j (corrector j after step
+ * k). None at t = 1, where the score is not defined by b.
+ *
+ * Monitor (optional, both directions): after every step k (x at time t, correctors included),
+ * monitor(ctx, B, k, t, x, &stop) may inspect the state (collectively) and set stop to end the
+ * integration at once. A stopped integration returns without its final NaN/Inf check: the
+ * caller that stopped it owns the diagnosis and must not use x. */
 #ifndef DAISI_SAMPLER_H
 #define DAISI_SAMPLER_H
 
@@ -34,6 +46,10 @@ PETSC_EXTERN const char *const DaisiInterpolantMethods[];
 
 /* t: the time of this drift evaluation (same for all B); eps_t = eps(t) */
 typedef PetscErrorCode (*DaisiInterpolantGuidance)(void *ctx, PetscInt B, PetscReal t, PetscReal eps_t, const PetscReal x[], const PetscReal b[], PetscReal drift[]);
+/* adds to the score S of a Langevin corrector step at time t (b = b(x, t)) */
+typedef PetscErrorCode (*DaisiInterpolantScoreGuidance)(void *ctx, PetscInt B, PetscReal t, const PetscReal x[], const PetscReal b[], PetscReal score[]);
+/* called after step k (x at time t); set *stop to end the integration */
+typedef PetscErrorCode (*DaisiInterpolantMonitor)(void *ctx, PetscInt B, PetscInt k, PetscReal t, const PetscReal x[], PetscBool *stop);
 
 typedef struct {
   PetscInt                 steps;       /* K >= 1 */
@@ -46,12 +62,18 @@ typedef struct {
   uint64_t                 stream;      /* RNG stream of the SDE noise (DAISI_RNG_SDE_NOISE) */
   DaisiInterpolantGuidance guidance;    /* optional drift term of the forward equation */
   void                    *guidance_ctx;
+  PetscInt                 correctors;    /* Langevin corrector steps after each forward step (0) */
+  PetscReal                corrector_tau; /* their step size tau (1e-4) */
+  DaisiInterpolantScoreGuidance score_guidance; /* optional term added to the corrector's score (guidance_ctx) */
+  DaisiInterpolantMonitor  monitor;       /* optional check after every step */
+  void                    *monitor_ctx;
 } DaisiInterpolantParams;
 
-/* Defaults: K = 100, Euler, eps = 0.03, uniform steps, seed 1, cycle 0, offset 0, no guidance. */
+/* Defaults: K = 100, Euler, eps = 0.03, uniform steps, seed 1, cycle 0, offset 0, no guidance,
+ * no correctors (tau 1e-4), no monitor. */
 PETSC_EXTERN PetscErrorCode DaisiInterpolantParamsDefault(DaisiInterpolantParams *ip);
 /* Reads -<prefix>steps, -<prefix>method euler|heun, -<prefix>eps, -<prefix>time_power,
- * -<prefix>seed (e.g. prefix
+ * -<prefix>seed, -<prefix>correctors, -<prefix>corrector_tau (e.g. prefix
  * "sample_" gives -sample_steps), checking them. */
 PETSC_EXTERN PetscErrorCode DaisiInterpolantParamsSetFromOptions(MPI_Comm comm, const char prefix[], DaisiInterpolantParams *ip);
 PETSC_EXTERN PetscErrorCode DaisiInterpolantParamsView(const DaisiInterpolantParams *ip, PetscViewer viewer);

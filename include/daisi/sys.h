@@ -47,7 +47,9 @@ PETSC_EXTERN PetscErrorCode DaisiStopRequested(MPI_Comm comm, PetscBool *stop);
  * object has read its options. */
 PETSC_EXTERN PetscErrorCode DaisiCheckOptionsUsed(MPI_Comm comm);
 
-/* Exit status of a run that stopped early on request after writing its checkpoint. */
-#define DAISI_EXIT_CHECKPOINTED 75
+/* Exit status of a run that stopped early on request after writing its checkpoint. Not 75
+ * (EX_TEMPFAIL): a PETSc error returned from main is its error code, 55 to 99, and 75 is
+ * PETSC_ERR_ARG_INCOMP, so a job script would requeue a failed run. */
+#define DAISI_EXIT_CHECKPOINTED 3
 
 #endif

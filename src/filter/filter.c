@@ -14,6 +14,8 @@ static const FilterEntry filter_types[] = {
   {DAISI_FILTER_ETKF,  DaisiFilterCreate_ETKF },
   {DAISI_FILTER_ENKF,  DaisiFilterCreate_EnKF },
   {DAISI_FILTER_NONE,  DaisiFilterCreate_None },
+  {DAISI_FILTER_DAISI, DaisiFilterCreate_DAISI},
+  {DAISI_FILTER_PF,    DaisiFilterCreate_PF   },
 };
 #define FILTER_NTYPES ((PetscInt)(sizeof(filter_types) / sizeof(filter_types[0])))
 
@@ -43,6 +45,8 @@ PetscErrorCode DaisiFilterCreate(MPI_Comm comm, DaisiFilter *f)
   (*f)->cutoff    = 2500e3;
   (*f)->lr        = 1000e3;
   (*f)->eigsolver = DAISI_FILTER_EIG_AUTO;
+  (*f)->pf_threshold = 1.0;
+  PetscCall(DaisiFilterDAISIParamsDefault(&(*f)->daisi));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -56,12 +60,14 @@ PetscErrorCode DaisiFilterSetType(DaisiFilter f, DaisiFilterType type)
     PetscCall(PetscStrcmp(filter_types[i].name, type, &same));
     if (!same) continue;
     PetscCheck(!f->setupcalled, f->comm, PETSC_ERR_ORDER, "cannot change the filter type after DaisiFilterSetUp()");
+    if (f->ops.destroy) PetscCall(f->ops.destroy(f));
+    f->data = NULL;
     PetscCall(PetscMemzero(&f->ops, sizeof(f->ops)));
     PetscCall(PetscStrncpy(f->type, type, sizeof(f->type)));
     PetscCall(filter_types[i].create(f));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
-  SETERRQ(f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none)", type);
+  SETERRQ(f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none, daisi, pf)", type);
 }
 
 PetscErrorCode DaisiFilterGetType(DaisiFilter f, DaisiFilterType *type)
@@ -143,12 +149,12 @@ PetscErrorCode DaisiFilterSetFromOptions(DaisiFilter f)
 
   PetscFunctionBegin;
   PetscOptionsBegin(f->comm, f->prefix, "Filter options", "DaisiFilter");
-  PetscCall(PetscOptionsString("-filter_type", "Filter type (letkf, etkf, enkf, none)", "DaisiFilterSetType", f->type[0] ? f->type : DAISI_FILTER_LETKF, type, sizeof(type), &set));
+  PetscCall(PetscOptionsString("-filter_type", "Filter type (letkf, etkf, enkf, none, daisi, pf)", "DaisiFilterSetType", f->type[0] ? f->type : DAISI_FILTER_LETKF, type, sizeof(type), &set));
   if (set || !f->type[0]) PetscCall(DaisiFilterSetType(f, set ? type : DAISI_FILTER_LETKF));
   r = f->inflation;
   PetscCall(PetscOptionsReal("-filter_inflation", "Multiplicative prior inflation factor on the perturbations", "DaisiFilterSetInflation", r, &r, &set));
   if (set) PetscCall(DaisiFilterSetInflation(f, r));
-  PetscCall(PetscOptionsInt("-filter_seed", "Seed of the perturbed observations (enkf)", "DaisiFilterSetSeed", seed, &seed, &set));
+  PetscCall(PetscOptionsInt("-filter_seed", "Seed of the perturbed observations (enkf) and of the resampling and jitter (pf)", "DaisiFilterSetSeed", seed, &seed, &set));
   if (set) PetscCall(DaisiFilterSetSeed(f, seed));
   r = f->rtps;
   PetscCall(PetscOptionsReal("-letkf_rtps", "Relaxation to prior spread alpha (letkf, etkf, enkf)", "DaisiFilterLETKFSetRTPS", r, &r, &set));
@@ -159,14 +165,44 @@ PetscErrorCode DaisiFilterSetFromOptions(DaisiFilter f)
   PetscCall(PetscOptionsEList("-letkf_eigensolver", "LAPACK symmetric eigensolver of the local problems", "", DaisiFilterEigNames, 5, DaisiFilterEigNames[eig], &eig, NULL));
   f->eigsolver = eig;
   if (f->ops.setfromoptions) PetscCall(f->ops.setfromoptions(f, PetscOptionsObject));
+  {
+    /* one scenario file serves every filter: the localisation options are read (and checked)
+     * by every type, used by letkf */
+    PetscBool isletkf;
+    PetscCall(PetscStrcmp(f->type, DAISI_FILTER_LETKF, &isletkf));
+    if (!isletkf) {
+      PetscBool b = f->ensspace;
+      r           = f->cutoff;
+      PetscCall(PetscOptionsReal("-letkf_cutoff", "Gaspari-Cohn cutoff distance (m), letkf only", "DaisiFilterLETKFSetCutoff", r, &r, &set));
+      if (set) PetscCall(DaisiFilterLETKFSetCutoff(f, r));
+      r = f->lr;
+      PetscCall(PetscOptionsReal("-letkf_lr", "Vertical localisation length (m), letkf only", "DaisiFilterLETKFSetVerticalScale", r, &r, &set));
+      if (set) PetscCall(DaisiFilterLETKFSetVerticalScale(f, r));
+      PetscCall(PetscOptionsBool("-letkf_ensemble_space", "Always solve the M x M ensemble-space eigenproblem, letkf only", "DaisiFilterLETKFSetEnsembleSpace", b, &b, &set));
+      if (set) PetscCall(DaisiFilterLETKFSetEnsembleSpace(f, b));
+    }
+  }
+  /* and the DAISI options, read by every type for the same reason, used by daisi */
+  PetscCall(DaisiFilterDAISIParamsSetFromOptions(f, PetscOptionsObject));
+  PetscCall(DaisiFilterPFParamsSetFromOptions(f, PetscOptionsObject)); /* and the -pf_* ones */
   PetscOptionsEnd();
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterSetEnsemble(DaisiFilter f, DaisiEnsemble e)
+{
+  PetscFunctionBegin;
+  PetscCheck(!f->setupcalled, f->comm, PETSC_ERR_ORDER, "DaisiFilterSetEnsemble() must come before DaisiFilterSetUp()");
+  f->ens = e;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiFilterSetUp(DaisiFilter f)
 {
   PetscFunctionBegin;
+  if (f->setupcalled) PetscFunctionReturn(PETSC_SUCCESS);
   if (!f->type[0]) PetscCall(DaisiFilterSetType(f, DAISI_FILTER_LETKF));
+  if (f->ops.setup) PetscCall(f->ops.setup(f));
   f->setupcalled = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -175,7 +211,8 @@ PetscErrorCode DaisiFilterView(DaisiFilter f, PetscViewer viewer)
 {
   PetscFunctionBegin;
   if (!viewer) viewer = PETSC_VIEWER_STDOUT_(f->comm);
-  PetscCall(PetscViewerASCIIPrintf(viewer, "DaisiFilter %s: prior inflation %g, RTPS %g, RTPP %g\n", f->type, (double)f->inflation, (double)f->rtps, (double)f->rtpp));
+  if (f->ops.ensemble_analysis) PetscCall(PetscViewerASCIIPrintf(viewer, "DaisiFilter %s: prior inflation %g\n", f->type, (double)f->inflation));
+  else PetscCall(PetscViewerASCIIPrintf(viewer, "DaisiFilter %s: prior inflation %g, RTPS %g, RTPP %g\n", f->type, (double)f->inflation, (double)f->rtps, (double)f->rtpp));
   PetscCall(PetscViewerASCIIPushTab(viewer));
   if (f->ops.view) PetscCall(f->ops.view(f, viewer));
   PetscCall(PetscViewerASCIIPopTab(viewer));
@@ -186,6 +223,7 @@ PetscErrorCode DaisiFilterDestroy(DaisiFilter *f)
 {
   PetscFunctionBegin;
   if (!*f) PetscFunctionReturn(PETSC_SUCCESS);
+  if ((*f)->ops.destroy) PetscCall((*f)->ops.destroy(*f));
   PetscCall(PetscFree((*f)->prefix));
   PetscCall(PetscFree(*f));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -439,6 +477,12 @@ PetscErrorCode DaisiFilterAnalysis(DaisiFilter f, DaisiEnsemble e, const DaisiOb
   PetscCall(DaisiEnsembleGetGrid(e, &ctx.grid));
   PetscCall(DaisiFilterCheckObs(f, &ctx.grid, obs));
   PetscCall(PetscMemzero(&f->stats, sizeof(f->stats)));
+  if (f->ops.ensemble_analysis) { /* whole members in the slab layout (daisi) */
+    PetscCall(PetscLogEventBegin(DAISI_FilterAnalysis, 0, 0, 0, 0));
+    PetscCall(f->ops.ensemble_analysis(f, e, obs));
+    PetscCall(PetscLogEventEnd(DAISI_FilterAnalysis, 0, 0, 0, 0));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
   if (!f->ops.analysis) PetscFunctionReturn(PETSC_SUCCESS); /* none */
   PetscCall(PetscLogEventBegin(DAISI_FilterAnalysis, 0, 0, 0, 0));
   M    = info.M;

@@ -19,9 +19,15 @@ typedef struct {
 
 typedef struct {
   PetscErrorCode (*setfromoptions)(DaisiFilter, PetscOptionItems *);
+  PetscErrorCode (*setup)(DaisiFilter);
   PetscErrorCode (*view)(DaisiFilter, PetscViewer);
+  PetscErrorCode (*destroy)(DaisiFilter);
   /* updates ctx->x in place (NULL: no update, type none) */
   PetscErrorCode (*analysis)(DaisiFilter, DaisiFilterContext *);
+  /* Types that work on whole members (daisi) instead: called by DaisiFilterAnalysis after the
+   * observations are validated, in place of the transposed path, with the ensemble in its
+   * member (slab) layout. */
+  PetscErrorCode (*ensemble_analysis)(DaisiFilter, DaisiEnsemble, const DaisiObsSet *);
 } DaisiFilterOps;
 
 struct _p_DaisiFilter {
@@ -36,7 +42,20 @@ struct _p_DaisiFilter {
   PetscInt         eigsolver; /* DAISI_FILTER_EIG_* */
   DaisiFilterStats stats;
   DaisiFilterOps   ops;
+  /* the DAISI parameters live here, not in the type, so that every type reads -daisi_* (one
+   * scenario file serves every filter, and an unused option is an error) */
+  DaisiFilterDAISIParams daisi;
+  /* the particle-filter parameters, likewise read by every type (-pf_*) */
+  PetscReal              pf_threshold, pf_jitter;
+  PetscBool              pf_monitor;
+  DaisiEnsemble          ens;  /* optional, DaisiFilterSetEnsemble (not owned) */
+  void                  *data; /* type-specific */
 };
+
+/* -daisi_* options into f->daisi, for every filter type (src/filter/daisi.c) */
+PETSC_INTERN PetscErrorCode DaisiFilterDAISIParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject);
+/* -pf_* options, for every filter type (src/filter/pf.c) */
+PETSC_INTERN PetscErrorCode DaisiFilterPFParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject);
 
 /* Eigen-decomposition A = E diag(w) E^T of a symmetric n x n matrix (lower triangle of the
  * column-major A, i.e. the upper triangle of a row-major one, is read). E is returned in E
@@ -69,5 +88,7 @@ PETSC_INTERN PetscErrorCode DaisiFilterCreate_LETKF(DaisiFilter);
 PETSC_INTERN PetscErrorCode DaisiFilterCreate_ETKF(DaisiFilter);
 PETSC_INTERN PetscErrorCode DaisiFilterCreate_EnKF(DaisiFilter);
 PETSC_INTERN PetscErrorCode DaisiFilterCreate_None(DaisiFilter);
+PETSC_INTERN PetscErrorCode DaisiFilterCreate_DAISI(DaisiFilter);
+PETSC_INTERN PetscErrorCode DaisiFilterCreate_PF(DaisiFilter);
 
 #endif

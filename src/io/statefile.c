@@ -141,7 +141,7 @@ static PetscErrorCode DaisiH5WriteWhole(hid_t dset, hid_t memtype, const void *d
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* a dataset creation list: contiguous, attributes in creation order, no time stamps, and
+/* a dataset creation list: attributes in creation order, no time stamps, and
  * (when fill is not NULL) every value preset to *fill, so unwritten times read as NaN */
 static PetscErrorCode DaisiStateFileCreateDatasetList(const double *fill, hid_t *dcpl)
 {
@@ -242,6 +242,13 @@ static PetscErrorCode DaisiStateFileCreateLayout(DaisiStateFile f, hid_t file, h
   space = H5Screate_simple(rank, shape, NULL);
   DaisiH5Check(space, PETSC_COMM_SELF, "%s: cannot create the dataspace of " DAISI_STATE_VAR, where);
   PetscCall(DaisiStateFileCreateDatasetList(NULL, &dcpl));
+  {
+    /* one chunk per state (time [, member]): a random minibatch read of training states is
+     * one contiguous read per state, and writing a time touches only its own chunks */
+    hsize_t chunk[DAISI_MAXDIM];
+    for (int d = 0; d < rank; d++) chunk[d] = d < (f->nmember > 0 ? 2 : 1) ? 1 : shape[d];
+    DaisiH5Check(H5Pset_chunk(dcpl, rank, chunk), PETSC_COMM_SELF, "%s: cannot set the chunks of " DAISI_STATE_VAR, where);
+  }
   theta = H5Dcreate2(file, DAISI_STATE_VAR, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   DaisiH5Close(&space);
   DaisiH5Close(&dcpl);

@@ -6,6 +6,7 @@
  *   /parameters                 float32 [nparam]   flat, in graph order
  *   /graph                      int64 [nop][6]     type, in0, in1, out, offset, count per op
  *   /normalization/{input_mean,input_std,output_mean,output_std}  float64 [channels]
+ *   /metadata                   group whose string attributes are the metadata (optional)
  * The file is read and written by rank 0 only (weights are replicated); the parameters are
  * broadcast. The checksum (FNV-1a of the parameter and normalisation bytes) catches a
  * corrupted or hand-edited file. */
@@ -30,6 +31,11 @@ static uint64_t NNNetChecksum(DaisiNet net)
   h          = NNChecksum(h, net->in_std, sizeof(PetscReal) * (size_t)net->nnorm);
   h          = NNChecksum(h, net->out_mean, sizeof(PetscReal) * (size_t)net->nnorm);
   h          = NNChecksum(h, net->out_std, sizeof(PetscReal) * (size_t)net->nnorm);
+  /* metadata in name order (none: the checksum of a file without metadata) */
+  for (PetscInt i = 0; i < net->nmeta; i++) {
+    h = NNChecksum(h, net->meta_name[i], strlen(net->meta_name[i]) + 1);
+    h = NNChecksum(h, net->meta_value[i], strlen(net->meta_value[i]) + 1);
+  }
   return h;
 }
 
@@ -158,6 +164,14 @@ static herr_t NNWriteFile(DaisiNet net, const char *path)
     e |= NNWriteData(g, "output_mean", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, net->out_mean);
     e |= NNWriteData(g, "output_std", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &n, net->out_std);
     H5Gclose(g);
+  }
+  if (net->nmeta > 0) {
+    g = H5Gcreate2(f, "metadata", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) e = -1;
+    else {
+      for (PetscInt i = 0; i < net->nmeta; i++) e |= NNWriteAttrString(g, net->meta_name[i], net->meta_value[i]);
+      H5Gclose(g);
+    }
   }
   if (H5Fclose(f) < 0) e = -1;
   return e < 0 ? -1 : 0;
@@ -346,6 +360,43 @@ static int NNReadHeader(hid_t f, const char *path, NNFileHeader *h, char *msg, s
   return 0;
 }
 
+typedef struct {
+  DaisiNet    net;
+  const char *path;
+  char       *msg;
+  size_t      len;
+} NNMetaReader;
+
+static herr_t NNReadMetaEntry(hid_t g, const char *name, const H5A_info_t *info, void *ctx)
+{
+  NNMetaReader *r = (NNMetaReader *)ctx;
+  char          value[4096];
+  (void)info;
+  if (strlen(name) >= 64 || NNReadAttrString(g, name, value, sizeof(value), r->path, r->msg, r->len) || DaisiNetSetMetadata(r->net, name, value)) {
+    if (!r->msg[0]) snprintf(r->msg, r->len, "network file %s: bad metadata entry '%s'", r->path, name);
+    return -1;
+  }
+  return 0;
+}
+
+/* string attributes of /metadata (if present) into net's metadata */
+static int NNReadMetadata(hid_t f, const char *path, DaisiNet net, char *msg, size_t len)
+{
+  NNMetaReader r = {net, path, msg, len};
+  hid_t        g;
+  herr_t       e;
+  if (H5Lexists(f, "metadata", H5P_DEFAULT) <= 0) return 0;
+  g = H5Gopen2(f, "metadata", H5P_DEFAULT);
+  if (g < 0) {
+    snprintf(msg, len, "network file %s: cannot open group 'metadata'", path);
+    return -1;
+  }
+  e = H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, NULL, NNReadMetaEntry, &r);
+  H5Gclose(g);
+  if (e < 0 && !msg[0]) snprintf(msg, len, "network file %s: cannot read group 'metadata'", path);
+  return e < 0 ? -1 : 0;
+}
+
 /* reads parameters, graph and normalisation into the set-up net and verifies them */
 static int NNReadBody(hid_t f, const char *path, const NNFileHeader *h, DaisiNet net, char *msg, size_t len)
 {
@@ -378,6 +429,7 @@ static int NNReadBody(hid_t f, const char *path, const NNFileHeader *h, DaisiNet
   if (NNReadData(f, "normalization/input_std", H5T_NATIVE_DOUBLE, (hsize_t)net->nnorm, net->in_std, path, msg, len)) return -1;
   if (NNReadData(f, "normalization/output_mean", H5T_NATIVE_DOUBLE, (hsize_t)net->nnorm, net->out_mean, path, msg, len)) return -1;
   if (NNReadData(f, "normalization/output_std", H5T_NATIVE_DOUBLE, (hsize_t)net->nnorm, net->out_std, path, msg, len)) return -1;
+  if (NNReadMetadata(f, path, net, msg, len)) return -1;
   if (NNNetChecksum(net) != h->checksum) {
     snprintf(msg, len, "network file %s: checksum mismatch (parameters or normalisation corrupted or edited)", path);
     return -1;
@@ -479,6 +531,34 @@ PetscErrorCode DaisiNetLoad(MPI_Comm comm, const char path[], const DaisiGrid *g
   PetscCallMPI(MPI_Bcast(net->in_std, (PetscMPIInt)net->nnorm, MPIU_REAL, 0, comm));
   PetscCallMPI(MPI_Bcast(net->out_mean, (PetscMPIInt)net->nnorm, MPIU_REAL, 0, comm));
   PetscCallMPI(MPI_Bcast(net->out_std, (PetscMPIInt)net->nnorm, MPIU_REAL, 0, comm));
+  {
+    /* metadata: rank 0 packs "name\0value\0..." */
+    int   nbytes = 0;
+    char *buf    = NULL;
+    if (rank == 0)
+      for (PetscInt i = 0; i < net->nmeta; i++) nbytes += (int)(strlen(net->meta_name[i]) + strlen(net->meta_value[i]) + 2);
+    PetscCallMPI(MPI_Bcast(&nbytes, 1, MPI_INT, 0, comm));
+    if (nbytes > 0) {
+      PetscCall(PetscMalloc1(nbytes, &buf));
+      if (rank == 0) {
+        char *p = buf;
+        for (PetscInt i = 0; i < net->nmeta; i++) {
+          size_t a = strlen(net->meta_name[i]) + 1, b = strlen(net->meta_value[i]) + 1;
+          PetscCall(PetscMemcpy(p, net->meta_name[i], a));
+          PetscCall(PetscMemcpy(p + a, net->meta_value[i], b));
+          p += a + b;
+        }
+      }
+      PetscCallMPI(MPI_Bcast(buf, nbytes, MPI_CHAR, 0, comm));
+      if (rank != 0)
+        for (char *p = buf; p < buf + nbytes;) {
+          const char *name = p, *value = p + strlen(p) + 1;
+          PetscCall(DaisiNetSetMetadata(net, name, value));
+          p = (char *)value + strlen(value) + 1;
+        }
+      PetscCall(PetscFree(buf));
+    }
+  }
   *netout = net;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

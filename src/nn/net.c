@@ -1,5 +1,6 @@
 /* DaisiNet: options, architecture (U-Net or MLP built as a graph), public passes. */
 #include "nnimpl.h"
+#include <ctype.h>
 
 static PetscLogEvent NN_EV_FORWARD, NN_EV_VJP, NN_EV_JVP;
 
@@ -240,6 +241,7 @@ PetscErrorCode DaisiNetDestroy(DaisiNet *net)
   PetscCall(NNDnnlDestroy(n));
   PetscCall(PetscFree3(n->theta, n->grad, n->gradlocal));
   if (n->in_mean) PetscCall(PetscFree4(n->in_mean, n->in_std, n->out_mean, n->out_std));
+  for (PetscInt i = 0; i < n->nmeta; i++) PetscCall(PetscFree2(n->meta_name[i], n->meta_value[i]));
   PetscCall(PetscFree(n->prefix));
   PetscCallMPI(MPI_Comm_free(&n->comm));
   PetscCall(PetscFree(n));
@@ -319,6 +321,24 @@ PetscErrorCode DaisiNetVJP(DaisiNet net, PetscInt B, const PetscReal t[], const 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode DaisiNetVJPOutput(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], DaisiNetCotangentFn cot, void *ctx, PetscReal y[], PetscReal w[], PetscReal gx[], PetscBool accumulate)
+{
+  PetscFunctionBegin;
+  PetscCall(NNCheckCall(net, B, t));
+  PetscCheck(cot && y && w, net->comm, PETSC_ERR_ARG_NULL, "DaisiNetVJPOutput needs a cotangent function and the y and w arrays");
+  PetscCall(PetscLogEventBegin(NN_EV_VJP, 0, 0, 0, 0));
+  /* one forward pass per chunk serves both the output and the reverse pass */
+  for (PetscInt b0 = 0, n = DaisiGridLocalSize(&net->grid); b0 < B; b0 += net->chunk) {
+    PetscInt bc = PetscMin(net->chunk, B - b0);
+    PetscCall(NNForwardPass(net, bc, t + b0, x + b0 * n, PETSC_FALSE, NULL));
+    PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * n));
+    PetscCall(cot(ctx, b0, bc, y + b0 * n, w + b0 * n));
+    PetscCall(NNReversePass(net, bc, w + b0 * n, gx ? gx + b0 * n : NULL, accumulate));
+  }
+  PetscCall(PetscLogEventEnd(NN_EV_VJP, 0, 0, 0, 0));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode DaisiNetJVP(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], const PetscReal v[], PetscReal y[], PetscReal jv[])
 {
   PetscFunctionBegin;
@@ -366,6 +386,43 @@ PetscErrorCode DaisiNetInitializeWeights(DaisiNet net, PetscInt64 seed)
   PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
   net->seed = seed;
   PetscCall(NNGraphInitWeights(net, seed));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetSetMetadata(DaisiNet net, const char name[], const char value[])
+{
+  PetscInt  i;
+  size_t    ln, lv;
+  PetscBool valid = PETSC_TRUE;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrlen(name, &ln));
+  for (size_t c = 0; c < ln; c++) valid = (PetscBool)(valid && (isalnum((unsigned char)name[c]) || name[c] == '_'));
+  PetscCheck(ln > 0 && ln < 64 && valid, net->comm, PETSC_ERR_ARG_WRONG, "metadata name '%s' must be 1 to 63 letters, digits or underscores", name);
+  PetscCall(PetscStrlen(value, &lv));
+  PetscCheck(lv < 4096, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "metadata '%s': value of %zu characters, at most 4095", name, lv);
+  for (i = 0; i < net->nmeta && strcmp(net->meta_name[i], name) < 0; i++) { }
+  if (i < net->nmeta && !strcmp(net->meta_name[i], name)) PetscCall(PetscFree2(net->meta_name[i], net->meta_value[i]));
+  else {
+    PetscCheck(net->nmeta < NN_MAX_META, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "at most %d metadata entries", NN_MAX_META);
+    for (PetscInt k = net->nmeta; k > i; k--) {
+      net->meta_name[k]  = net->meta_name[k - 1];
+      net->meta_value[k] = net->meta_value[k - 1];
+    }
+    net->nmeta++;
+  }
+  PetscCall(PetscMalloc2(ln + 1, &net->meta_name[i], lv + 1, &net->meta_value[i]));
+  PetscCall(PetscMemcpy(net->meta_name[i], name, ln + 1));
+  PetscCall(PetscMemcpy(net->meta_value[i], value, lv + 1));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetGetMetadata(DaisiNet net, const char name[], const char **value)
+{
+  PetscFunctionBegin;
+  *value = NULL;
+  for (PetscInt i = 0; i < net->nmeta; i++)
+    if (!strcmp(net->meta_name[i], name)) *value = net->meta_value[i];
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -8,6 +8,7 @@
 #include <daisi/rng.h>
 
 #define NN_MAX_LEVELS 8
+#define NN_MAX_META   32 /* metadata entries of a weight file */
 #define NN_FILE_VERSION 1
 
 /* Rows of one resolution level dealt out over the ranks: rank r holds [y0[r], y0[r]+nyl[r]). */
@@ -83,6 +84,9 @@ struct _p_DaisiNet {
   PetscInt  trained_ny, trained_nx; /* grid the weights belong to */
   PetscReal *in_mean, *in_std, *out_mean, *out_std; /* per channel / component */
   PetscInt  nnorm;
+  /* metadata (name -> text), kept sorted by name; stored with the weights */
+  PetscInt  nmeta;
+  char     *meta_name[NN_MAX_META], *meta_value[NN_MAX_META];
   /* set up */
   PetscBool setup, have_weights, replicated;
   DaisiGrid grid;

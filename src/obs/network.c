@@ -482,11 +482,12 @@ PetscErrorCode DaisiObsNetworkDestroy(DaisiObsNetwork *net)
 /* ---- scenarios ---- */
 
 static const DaisiObsScenario scenarios[] = {
-  /* name, h, c, fraction, sigma, seed, GC cutoff (m), RTPS alpha, members, initial spread (K) */
-  {"noisy",      DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 5.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06},
-  {"sparse",     DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.05, 1.0,  DAISI_OBS_SEED_DEFAULT, 1500e3, 0.5, 20, 3.06},
-  {"multimodal", DAISI_OBS_OPERATOR_SQUARED, DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 1.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06},
-  {"saturating", DAISI_OBS_OPERATOR_ARCTAN,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 0.01, DAISI_OBS_SEED_DEFAULT, 4500e3, 0.9, 20, 3.06},
+  /* name, h, c, fraction, sigma, seed, GC cutoff (m), RTPS alpha, members, initial spread (K),
+   * DAISI: guidance, t_min, lam, lam(t), eps, inversion steps, guided steps, method */
+  {"noisy",      DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 5.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "dps_scale", 0.4, 10, "constant", 0.03, 100, 100, "euler"},
+  {"sparse",     DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.05, 1.0,  DAISI_OBS_SEED_DEFAULT, 1500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler"},
+  {"multimodal", DAISI_OBS_OPERATOR_SQUARED, DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 1.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler"},
+  {"saturating", DAISI_OBS_OPERATOR_ARCTAN,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 0.01, DAISI_OBS_SEED_DEFAULT, 4500e3, 0.9, 20, 3.06, "mmps",      0.3, 20, "linear",   0.03, 100, 100, "euler"},
 };
 
 PetscErrorCode DaisiObsScenarioFind(MPI_Comm comm, const char name[], DaisiObsScenario *s)
@@ -535,6 +536,15 @@ PetscErrorCode DaisiObsScenarioGetFromOptions(MPI_Comm comm, const char prefix[]
   PetscCall(PetscOptionsReal("-letkf_rtps", "LETKF relaxation to prior spread alpha", "DaisiObsScenarioGetFromOptions", s->letkf_rtps, &s->letkf_rtps, NULL));
   PetscCall(PetscOptionsInt("-ens_size", "Ensemble members", "DaisiObsScenarioGetFromOptions", s->ens_size, &s->ens_size, NULL));
   PetscCall(PetscOptionsReal("-ens_init_sigma", "Initial ensemble perturbation std (K)", "DaisiObsScenarioGetFromOptions", s->ens_init_sigma, &s->ens_init_sigma, NULL));
+  /* the published DAISI settings (checked by the filter, which reads them itself) */
+  PetscCall(PetscOptionsString("-daisi_guidance", "DAISI guidance (dps, dps_scale, mmps)", "DaisiObsScenarioGetFromOptions", s->daisi_guidance, s->daisi_guidance, sizeof(s->daisi_guidance), NULL));
+  PetscCall(PetscOptionsReal("-daisi_tmin", "DAISI start time t_min of the guided SDE", "DaisiObsScenarioGetFromOptions", s->daisi_tmin, &s->daisi_tmin, NULL));
+  PetscCall(PetscOptionsReal("-daisi_lambda", "DAISI guidance strength lam", "DaisiObsScenarioGetFromOptions", s->daisi_lambda, &s->daisi_lambda, NULL));
+  PetscCall(PetscOptionsString("-daisi_lambda_schedule", "DAISI lam(t): constant or linear", "DaisiObsScenarioGetFromOptions", s->daisi_schedule, s->daisi_schedule, sizeof(s->daisi_schedule), NULL));
+  PetscCall(PetscOptionsReal("-daisi_eps", "DAISI diffusion eps of both SDEs", "DaisiObsScenarioGetFromOptions", s->daisi_eps, &s->daisi_eps, NULL));
+  PetscCall(PetscOptionsInt("-daisi_inversion_steps", "DAISI inversion steps", "DaisiObsScenarioGetFromOptions", s->daisi_inversion_steps, &s->daisi_inversion_steps, NULL));
+  PetscCall(PetscOptionsInt("-daisi_steps", "DAISI guided steps", "DaisiObsScenarioGetFromOptions", s->daisi_steps, &s->daisi_steps, NULL));
+  PetscCall(PetscOptionsString("-daisi_method", "DAISI time stepping (euler, heun)", "DaisiObsScenarioGetFromOptions", s->daisi_method, s->daisi_method, sizeof(s->daisi_method), NULL));
   PetscOptionsEnd();
   PetscCall(PetscStrncpy(s->op, op, sizeof(s->op)));
   PetscCall(PetscStrncpy(s->name, name, sizeof(s->name)));

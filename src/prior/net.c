@@ -20,6 +20,19 @@ static PetscErrorCode SetFromOptions_Net(DaisiPrior p, PetscOptionItems *PetscOp
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode DaisiPriorNetSetFile(DaisiPrior p, const char path[])
+{
+  PetscBool  isnet;
+  Prior_Net *pn;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrcmp(p->type, DAISI_PRIOR_NET, &isnet));
+  PetscCheck(isnet, p->comm, PETSC_ERR_ARG_WRONGSTATE, "DaisiPriorNetSetFile: the prior is of type '%s', not net", p->type);
+  pn = (Prior_Net *)p->data;
+  PetscCall(PetscStrncpy(pn->file, path, sizeof(pn->file)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode SetUp_Net(DaisiPrior p)
 {
   Prior_Net *pn = (Prior_Net *)p->data;
@@ -27,6 +40,18 @@ static PetscErrorCode SetUp_Net(DaisiPrior p)
   PetscFunctionBegin;
   PetscCheck(pn->file[0], p->comm, PETSC_ERR_USER_INPUT, "the net prior needs its weights: -prior_file WEIGHTS.h5");
   PetscCall(DaisiNetLoad(p->comm, pn->file, &p->grid, &pn->net));
+  {
+    /* a network trained by daisi-train records the data scale it was trained with */
+    const char *meta;
+    PetscCall(DaisiNetGetMetadata(pn->net, "data_scale", &meta));
+    if (meta) {
+      char     *end;
+      PetscReal s = (PetscReal)strtod(meta, &end);
+      PetscCheck(end != meta && s > 0 && PetscIsNormalReal(s), p->comm, PETSC_ERR_FILE_UNEXPECTED, "network file %s: metadata data_scale '%s' is not a positive number", pn->file, meta);
+      PetscCheck(!p->scale_set || PetscAbsReal(p->scale - s) <= 1e-12 * s, p->comm, PETSC_ERR_ARG_INCOMP, "-prior_scale %g differs from the data scale %g the network in %s was trained with", (double)p->scale, (double)s, pn->file);
+      p->scale = s;
+    }
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -91,7 +91,8 @@ PetscErrorCode DaisiPriorSetFromOptions(DaisiPrior p)
   PetscOptionsBegin(p->comm, p->prefix, "Generative prior options", "DaisiPrior");
   PetscCall(PetscOptionsString("-prior_type", "Prior type (gaussian, net)", "DaisiPriorSetType", p->type[0] ? p->type : DAISI_PRIOR_GAUSSIAN, type, sizeof(type), &set));
   if (set || !p->type[0]) PetscCall(DaisiPriorSetType(p, set ? type : DAISI_PRIOR_GAUSSIAN));
-  PetscCall(PetscOptionsReal("-prior_scale", "Normalisation s_data: the prior sees x / s_data (state units, SQG: K)", "DaisiPriorSetScale", p->scale, &p->scale, NULL));
+  PetscCall(PetscOptionsReal("-prior_scale", "Normalisation s_data: the prior sees x / s_data (state units, SQG: K)", "DaisiPriorSetScale", p->scale, &p->scale, &set));
+  if (set) p->scale_set = PETSC_TRUE;
   PetscCheck(p->scale > 0 && PetscIsNormalReal(p->scale), p->comm, PETSC_ERR_ARG_OUTOFRANGE, "-prior_scale must be positive and finite, got %g", (double)p->scale);
   if (p->ops.setfromoptions) PetscCall(p->ops.setfromoptions(p, PetscOptionsObject));
   PetscOptionsEnd();
@@ -155,7 +156,8 @@ PetscErrorCode DaisiPriorSetScale(DaisiPrior p, PetscReal s)
 {
   PetscFunctionBegin;
   PetscCheck(s > 0 && PetscIsNormalReal(s), p->comm, PETSC_ERR_ARG_OUTOFRANGE, "prior scale s_data must be positive and finite, got %g", (double)s);
-  p->scale = s;
+  p->scale     = s;
+  p->scale_set = PETSC_TRUE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

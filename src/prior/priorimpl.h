@@ -24,6 +24,7 @@ struct _p_DaisiPrior {
   char         *prefix;
   PetscBool     setupcalled;
   PetscReal     scale; /* s_data */
+  PetscBool     scale_set; /* given by -prior_scale or DaisiPriorSetScale (else a type may supply it) */
   DaisiGrid     grid;
   DaisiPriorOps ops;
   void         *data;

@@ -8,6 +8,8 @@ const char *const DaisiInterpolantMethods[] = {"euler", "heun", "DaisiInterpolan
 /* RNG step counter of the backward equation: far from the forward one's, so an inversion and
  * a forward run of the same member and cycle never share noise */
 #define INVERT_STEP_BASE ((uint64_t)1 << 40)
+/* RNG step counter of the Langevin corrector steps: apart from both */
+#define CORRECTOR_STEP_BASE ((uint64_t)1 << 41)
 
 PetscErrorCode DaisiInterpolantParamsDefault(DaisiInterpolantParams *ip)
 {
@@ -19,6 +21,7 @@ PetscErrorCode DaisiInterpolantParamsDefault(DaisiInterpolantParams *ip)
   ip->seed   = 1;
   ip->stream = DAISI_RNG_SDE_NOISE;
   ip->time_power = 1;
+  ip->corrector_tau = 1e-4;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -30,6 +33,8 @@ static PetscErrorCode CheckParams(MPI_Comm comm, const DaisiInterpolantParams *i
   PetscCheck(ip->steps >= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "interpolant sampler: %s%ssteps must be >= 1, got %" PetscInt_FMT, dash, pre, ip->steps);
   PetscCheck(ip->eps >= 0 && PetscIsNormalReal(ip->eps + 1), comm, PETSC_ERR_ARG_OUTOFRANGE, "interpolant sampler: %s%seps must be >= 0 and finite, got %g", dash, pre, (double)ip->eps);
   PetscCheck(ip->time_power >= 1 && ip->time_power <= 10, comm, PETSC_ERR_ARG_OUTOFRANGE, "interpolant sampler: %s%stime_power must be in [1, 10], got %g", dash, pre, (double)ip->time_power);
+  PetscCheck(ip->correctors >= 0, comm, PETSC_ERR_ARG_OUTOFRANGE, "interpolant sampler: %s%scorrectors must be >= 0, got %" PetscInt_FMT, dash, pre, ip->correctors);
+  PetscCheck(ip->corrector_tau > 0 && PetscIsNormalReal(ip->corrector_tau), comm, PETSC_ERR_ARG_OUTOFRANGE, "interpolant sampler: %s%scorrector_tau must be > 0 and finite, got %g", dash, pre, (double)ip->corrector_tau);
   PetscCheck(ip->method == DAISI_INTERPOLANT_EULER || ip->method == DAISI_INTERPOLANT_HEUN, comm, PETSC_ERR_ARG_OUTOFRANGE, "interpolant sampler: %s%smethod %d unknown (euler, heun)", dash, pre, (int)ip->method);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -45,6 +50,8 @@ PetscErrorCode DaisiInterpolantParamsSetFromOptions(MPI_Comm comm, const char pr
   PetscCall(PetscOptionsReal("-eps", "Diffusion eps of eps(t) = eps (1 - t); 0 = probability-flow ODE", "DaisiInterpolantForward", ip->eps, &ip->eps, NULL));
   PetscCall(PetscOptionsReal("-time_power", "Time grid t = lo + (hi - lo) u^p, u uniform: p > 1 refines the low (noise) end", "DaisiInterpolantForward", ip->time_power, &ip->time_power, NULL));
   PetscCall(PetscOptionsInt("-seed", "Seed of the sampler's random numbers", "DaisiInterpolantForward", seed, &seed, NULL));
+  PetscCall(PetscOptionsInt("-correctors", "Langevin corrector steps after each forward step", "DaisiInterpolantForward", ip->correctors, &ip->correctors, NULL));
+  PetscCall(PetscOptionsReal("-corrector_tau", "Step size tau of the Langevin corrector steps", "DaisiInterpolantForward", ip->corrector_tau, &ip->corrector_tau, NULL));
   PetscOptionsEnd();
   ip->seed = seed;
   PetscCall(CheckParams(comm, ip, prefix));
@@ -55,6 +62,7 @@ PetscErrorCode DaisiInterpolantParamsView(const DaisiInterpolantParams *ip, Pets
 {
   PetscFunctionBegin;
   PetscCall(PetscViewerASCIIPrintf(viewer, "interpolant sampler: %s, %" PetscInt_FMT " steps (time power %g), eps %g%s, seed %" PetscInt64_FMT "%s\n", DaisiInterpolantMethods[ip->method], ip->steps, (double)ip->time_power, (double)ip->eps, ip->eps == 0 ? " (probability-flow ODE)" : " (SDE)", ip->seed, ip->guidance ? ", guided" : ""));
+  if (ip->correctors > 0) PetscCall(PetscViewerASCIIPrintf(viewer, "  %" PetscInt_FMT " Langevin corrector step(s) per forward step, tau %g\n", ip->correctors, (double)ip->corrector_tau));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -172,7 +180,30 @@ static PetscErrorCode Integrate(DaisiPrior p, const DaisiInterpolantParams *ip, 
       for (PetscInt i = 0; i < N; i++) x[i] += 0.5 * (D[i] + D2[i]) * dt + (sigma > 0 ? sigma * xi[i] : 0);
     }
     PetscCall(PetscLogFlops((ip->method == DAISI_INTERPOLANT_HEUN ? 9.0 : 4.0) * N));
+    /* Langevin corrector steps at t1 (forward only; the score is not defined at t = 1):
+     * x <- x + tau (s + guidance) + sqrt(2 tau) xi */
+    if (d.sign > 0 && ip->correctors > 0 && t1 < 1) {
+      const PetscReal st = PetscSqrtReal(2 * ip->corrector_tau);
+      for (PetscInt i = 0; i < B; i++) d.t[i] = t1;
+      for (PetscInt j = 0; j < ip->correctors; j++) {
+        PetscCall(FillNormals(&p->grid, B, member, (uint64_t)ip->seed, ip->stream, (uint64_t)ip->cycle, CORRECTOR_STEP_BASE + (uint64_t)ip->step_offset + (uint64_t)(k * ip->correctors + j), xi));
+        PetscCall(DaisiPriorVelocity(p, B, d.t, x, d.b));
+        PetscCall(DaisiPriorScoreFromVelocity(n, B, d.t, x, d.b, d.s));
+        if (ip->score_guidance) PetscCall(ip->score_guidance(ip->guidance_ctx, B, t1, x, d.b, d.s));
+        for (PetscInt i = 0; i < N; i++) x[i] += ip->corrector_tau * d.s[i] + st * xi[i];
+      }
+      PetscCall(PetscLogFlops(4.0 * N * ip->correctors));
+    }
     PetscCall(PetscLogEventEnd(DAISI_InterpolantStep, 0, 0, 0, 0));
+    if (ip->monitor) {
+      PetscBool stop = PETSC_FALSE;
+      PetscCall(ip->monitor(ip->monitor_ctx, B, k, t1, x, &stop));
+      if (stop) { /* the monitor's owner reports what it saw; x must not be used */
+        PetscCall(PetscFree4(d.t, d.b, d.s, D));
+        PetscCall(PetscFree3(D2, xt, xi));
+        PetscFunctionReturn(PETSC_SUCCESS);
+      }
+    }
   }
   PetscCall(PetscFree4(d.t, d.b, d.s, D));
   PetscCall(PetscFree3(D2, xt, xi));

@@ -40,7 +40,28 @@ else
   cmp -s c.h5 d.h5 && pass "signal-restarted file identical" || fail "signal-restarted file differs"
 fi
 
-# 3. bad input: non-zero exit, a message naming the culprit, nothing under the output name
+# 3. several trajectories in one batch (training data): member 0 is the single run with the
+#    same seed (to rounding: the batch's transforms differ), the members differ, and a stopped
+#    and restarted batch run gives the same bytes
+$mpi -n 3 "$bin" $common -nature_members 3 -nature_output e.h5 > e.log 2>&1 || fail "3-trajectory run ($(tail -3 e.log))"
+$mpi -n 3 "$bin" $common -nature_members 3 -nature_output f.h5 -nature_stop_at_step 150 > f1.log 2>&1
+$mpi -n 3 "$bin" $common -nature_members 3 -nature_output f.h5 -nature_restart > f2.log 2>&1 || fail "3-trajectory restart ($(tail -3 f2.log))"
+cmp -s e.h5 f.h5 && pass "3-trajectory restart identical" || fail "3-trajectory restart differs"
+if /usr/bin/python3 -c "import h5py, numpy" 2>/dev/null; then
+  /usr/bin/python3 - <<'PY' && pass "member 0 of the batch run equals the single run; members differ; chunk = one state" || fail "batch trajectories"
+import h5py, numpy as np, sys
+with h5py.File("e.h5") as e, h5py.File("a.h5") as s:
+    th, single = e["theta"], s["theta"][:]
+    kind = e.attrs["daisi_file"]
+    ok = (kind.decode() if isinstance(kind, bytes) else kind) == "ensemble"
+    ok = ok and th.shape == (21, 3, 2, 32, 32) and th.chunks == (1, 1, 2, 32, 32)
+    ok = ok and np.abs(th[:, 0] - single).max() < 1e-9 * np.abs(single).max()
+    ok = ok and min(np.abs(th[:, i] - th[:, j]).max() for i, j in ((0, 1), (0, 2), (1, 2))) > 1
+    sys.exit(0 if ok else 1)
+PY
+fi
+
+# 4. bad input: non-zero exit, a message naming the culprit, nothing under the output name
 bad() { # name, expected message (grep -E), args...
   local name=$1 msg=$2
   shift 2
@@ -58,6 +79,8 @@ bad "N without table entry" "N=48 is not in the resolution table" -sqg_n 48
 bad "unstable time step" "blew up.*-sqg_dt" -sqg_n 32 -sqg_dt 100000 -nature_steps 90
 bad "unknown option" "unknown option.*-sqg_nn" -sqg_nn 32
 bad "steps not a multiple of every" "multiple of -nature_every" -nature_steps 10 -nature_every 9
+bad "members with an IC file" "-nature_members 2 needs the random initial conditions" -nature_members 2 -sqg_ic a.h5
+bad "no members" "-nature_members must be >= 1" -nature_members 0
 if /usr/bin/python3 -c "import h5py, numpy" 2>/dev/null; then
   /usr/bin/python3 - <<'PY'
 import h5py, numpy as np, shutil

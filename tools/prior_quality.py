@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""Quality report of a generative prior: its samples against held-out truth states.
+
+usage: prior_quality.py SAMPLES.h5 TRUTH.h5 [--loss LOSS.tsv] [--curve CURVE.tsv] [-o OUTDIR]
+                        [--max-truth N]
+
+SAMPLES.h5: daisi-sample output (theta(time, level, y, x), K); TRUTH.h5: held-out states
+(state or ensemble file, e.g. data/sqg64/test.h5). Writes to OUTDIR (default .):
+  quality_spectra.png     power spectra by total wavenumber, per level, samples vs truth
+  quality_histograms.png  pointwise histograms of theta, per level
+  quality_loss.png        denoising loss by t (from daisi-train -train_eval_output) and the
+                          training curve (from daisi-train's curve file), if given
+  quality.md              the numbers: std per level, spectral ratios by band, histogram
+                          distance, loss table
+"""
+import argparse
+import os
+import sys
+
+import h5py
+import numpy as np
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def load_states(path, max_states):
+    """all states of a state or ensemble file as (n, level, y, x)"""
+    try:
+        with h5py.File(path, "r") as f:
+            if "theta" not in f:
+                sys.exit(f"prior_quality: {path} has no dataset 'theta'")
+            th = f["theta"]
+            if th.ndim == 5:
+                nt, nm = th.shape[:2]
+                idx = np.linspace(0, nt * nm - 1, min(max_states, nt * nm)).astype(int)
+                data = np.stack([th[i // nm, i % nm] for i in idx])
+            elif th.ndim == 4:
+                idx = np.linspace(0, th.shape[0] - 1, min(max_states, th.shape[0])).astype(int)
+                data = np.stack([th[i] for i in idx])
+            else:
+                sys.exit(f"prior_quality: {path}: theta has {th.ndim} dimensions, expected 4 or 5")
+    except OSError as e:
+        sys.exit(f"prior_quality: cannot read {path}: {e}")
+    if not np.all(np.isfinite(data)):
+        sys.exit(f"prior_quality: {path} holds non-finite values")
+    return data
+
+
+def spectrum(x):
+    """mean power by total wavenumber (integer shells), per level: (level, kmax + 1)"""
+    n, nl, ny, nx = x.shape
+    ky = np.fft.fftfreq(ny) * ny
+    kx = np.fft.rfftfreq(nx) * nx
+    k = np.rint(np.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2)).astype(int)
+    w = np.ones_like(k, dtype=float)
+    w[:, 1:] = 2.0  # the half plane stands for both halves
+    if nx % 2 == 0:
+        w[:, -1] = 1.0
+    kmax = min(ny, nx) // 2
+    out = np.zeros((nl, kmax + 1))
+    for lev in range(nl):
+        p = np.abs(np.fft.rfft2(x[:, lev])) ** 2 / (ny * nx) ** 2
+        pm = (p * w).mean(axis=0)
+        for kk in range(kmax + 1):
+            out[lev, kk] = pm[k == kk].sum()
+    return out
+
+
+def read_tsv(path):
+    with open(path) as f:
+        head = f.readline().split()
+    return head, np.loadtxt(path, skiprows=1, ndmin=2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("samples")
+    ap.add_argument("truth")
+    ap.add_argument("--loss", help="daisi-train -train_eval_output table")
+    ap.add_argument("--curve", help="daisi-train curve file")
+    ap.add_argument("-o", "--outdir", default=".")
+    ap.add_argument("--max-truth", type=int, default=1000, help="truth states used (evenly spaced)")
+    a = ap.parse_args()
+    s = load_states(a.samples, 10**9)
+    t = load_states(a.truth, a.max_truth)
+    if s.shape[1:] != t.shape[1:]:
+        sys.exit(f"prior_quality: samples {s.shape[1:]} and truth {t.shape[1:]} differ in shape")
+    os.makedirs(a.outdir, exist_ok=True)
+    nl = s.shape[1]
+    ss, st = spectrum(s), spectrum(t)
+    kk = np.arange(ss.shape[1])
+
+    fig, ax = plt.subplots(1, nl, figsize=(5 * nl, 4), squeeze=False)
+    for lev in range(nl):
+        ax[0, lev].loglog(kk[1:], st[lev, 1:], "k-", label=f"held-out truth ({len(t)})")
+        ax[0, lev].loglog(kk[1:], ss[lev, 1:], "r--", label=f"prior samples ({len(s)})")
+        ax[0, lev].set_xlabel("total wavenumber")
+        ax[0, lev].set_ylabel("power (K$^2$)")
+        ax[0, lev].set_title(f"level {lev}")
+        ax[0, lev].legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(a.outdir, "quality_spectra.png"), dpi=110)
+
+    lo, hi = np.percentile(t, 0.1), np.percentile(t, 99.9)
+    bins = np.linspace(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo), 81)
+    fig, ax = plt.subplots(1, nl, figsize=(5 * nl, 4), squeeze=False)
+    hdist = []
+    for lev in range(nl):
+        ht, _ = np.histogram(t[:, lev].ravel(), bins=bins, density=True)
+        hs, _ = np.histogram(s[:, lev].ravel(), bins=bins, density=True)
+        dx = bins[1] - bins[0]
+        hdist.append(0.5 * np.abs(ht - hs).sum() * dx)  # total variation distance
+        c = 0.5 * (bins[1:] + bins[:-1])
+        ax[0, lev].semilogy(c, np.maximum(ht, 1e-6), "k-", label="held-out truth")
+        ax[0, lev].semilogy(c, np.maximum(hs, 1e-6), "r--", label="prior samples")
+        ax[0, lev].set_xlabel("theta (K)")
+        ax[0, lev].set_title(f"level {lev}: TV distance {hdist[-1]:.3f}")
+        ax[0, lev].legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(a.outdir, "quality_histograms.png"), dpi=110)
+
+    lines = ["# Prior quality report", "",
+             f"Samples: `{a.samples}` ({len(s)}); held-out truth: `{a.truth}` ({len(t)} states).", "",
+             "| level | std truth (K) | std samples (K) | mean truth | mean samples | histogram TV distance |",
+             "|---|---|---|---|---|---|"]
+    for lev in range(nl):
+        lines.append(f"| {lev} | {t[:, lev].std():.3f} | {s[:, lev].std():.3f} | {t[:, lev].mean():.3f} | "
+                     f"{s[:, lev].mean():.3f} | {hdist[lev]:.3f} |")
+    bands = [(1, 2), (3, 5), (6, 10), (11, 20), (21, kk[-1])]
+    lines += ["", "Power of the samples over the truth's, by band of total wavenumber:", "",
+              "| level | " + " | ".join(f"k {b0}-{b1}" for b0, b1 in bands) + " |",
+              "|---" * (len(bands) + 1) + "|"]
+    for lev in range(nl):
+        r = [ss[lev, b0:b1 + 1].sum() / st[lev, b0:b1 + 1].sum() for b0, b1 in bands]
+        lines.append(f"| {lev} | " + " | ".join(f"{x:.2f}" for x in r) + " |")
+
+    if a.loss or a.curve:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+        if a.loss:
+            head, L = read_tsv(a.loss)
+            tm = 0.5 * (L[:, 0] + L[:, 1])
+            ax[0].plot(tm, L[:, 3], "ro-", label="network")
+            ax[0].plot(tm, L[:, 4], "k:", label="b = 0")
+            ax[0].set_xlabel("t")
+            ax[0].set_ylabel("denoising loss (test split)")
+            ax[0].legend()
+            lines += ["", "Denoising loss on the test split by t (mean per grid value; b = 0 for reference):", "",
+                      "| t | loss | loss b=0 | ratio |", "|---|---|---|---|"]
+            for row in L:
+                lines.append(f"| {row[0]:.1f}-{row[1]:.1f} | {row[3]:.4f} | {row[4]:.4f} | {row[3] / row[4]:.3f} |")
+        if a.curve:
+            head, C = read_tsv(a.curve)
+            ax[1].plot(C[:, 1], C[:, 2], "b-", label="train")
+            ax[1].plot(C[:, 1], C[:, 3], "r-", label="validation (EMA)")
+            ax[1].plot(C[:, 1], C[:, 4], "r:", label="validation (raw)")
+            ax[1].set_xlabel("step")
+            ax[1].set_ylabel("loss")
+            ax[1].legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(a.outdir, "quality_loss.png"), dpi=110)
+    with open(os.path.join(a.outdir, "quality.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
