@@ -70,7 +70,17 @@ static PetscErrorCode DaisiErrorHandler(MPI_Comm comm, int line, const char *fun
      * quiet too on the ranks that do not print the message, so outputs do not interleave */
     daisi_error_quiet = rank != 0;
   }
-  if (daisi_error_quiet) return n;
+  if (daisi_error_quiet) {
+    /* a quiet rank that leaves main first makes mpiexec kill the job, possibly before the
+     * printing rank's message is out (seen under load): give that rank time to print */
+    if (fun && !strcmp(fun, "main")) (void)usleep(500000);
+    return n;
+  }
+  if (fun && !strcmp(fun, "main")) {
+    PetscErrorCode ierr = PetscTraceBackErrorHandler(PETSC_COMM_SELF, line, fun, file, n, p, mess, ctx);
+    (void)fflush(NULL);
+    return ierr;
+  }
   return PetscTraceBackErrorHandler(PETSC_COMM_SELF, line, fun, file, n, p, mess, ctx);
 }
 

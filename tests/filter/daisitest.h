@@ -1,6 +1,6 @@
 /* Helpers shared by the DAISI filter tests: a synthetic stationary Gaussian climate with a
  * known spectrum (two correlated levels with a phase tilt), its dense covariance on the grid,
- * expected-error capture, and small dense linear algebra (LAPACK dsyev, Cholesky, solves). */
+ * and small dense linear algebra (LAPACK dsyev, Cholesky, solves). */
 #ifndef DAISI_DAISITEST_H
 #define DAISI_DAISITEST_H
 
@@ -9,46 +9,6 @@
 #include <daisi/sampler.h>
 
 extern void dsyev_(const char *, const char *, const PetscBLASInt *, PetscReal *, const PetscBLASInt *, PetscReal *, PetscReal *, const PetscBLASInt *, PetscBLASInt *);
-
-/* ---- expected errors: the first message is kept to check what it names ---- */
-typedef struct {
-  char           msg[4096];
-  PetscErrorCode code;
-} DaisiTestError;
-
-static inline PetscErrorCode DaisiTestErrorHandler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  DaisiTestError *e = (DaisiTestError *)ctx;
-  (void)comm;
-  (void)line;
-  (void)fun;
-  (void)file;
-  if (p == PETSC_ERROR_INITIAL && !e->code) {
-    e->code = n;
-    snprintf(e->msg, sizeof(e->msg), "%s", mess ? mess : "");
-  }
-  return n;
-}
-
-/* `call` must fail with a message containing s1 and s2 (either may be NULL); the messages are
- * printed with -daisi_test_show_errors */
-#define EXPECT_ERROR_MSG(call, s1, s2) \
-  do { \
-    DaisiTestError err_ = {{0}, 0}; \
-    PetscErrorCode ierr_; \
-    const char    *s1_ = (s1), *s2_ = (s2); \
-    PetscCall(PetscPushErrorHandler(DaisiTestErrorHandler, &err_)); \
-    ierr_ = (call); \
-    PetscCall(PetscPopErrorHandler()); \
-    EXPECT(ierr_ != 0, "expected an error from %s, got success", #call); \
-    EXPECT(!ierr_ || !s1_ || strstr(err_.msg, s1_), "error of %s does not name \"%s\": %s", #call, s1_, err_.msg); \
-    EXPECT(!ierr_ || !s2_ || strstr(err_.msg, s2_), "error of %s does not name \"%s\": %s", #call, s2_, err_.msg); \
-    { \
-      PetscBool show_ = PETSC_FALSE; \
-      PetscCall(PetscOptionsGetBool(NULL, NULL, "-daisi_test_show_errors", &show_, NULL)); \
-      if (show_) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "expected error (code %d): %s\n", (int)ierr_, err_.msg)); \
-    } \
-  } while (0)
 
 /* Synthetic climate (normalised units): S_ab(k) = sqrt(p_a p_b) rho^|a-b| exp(i (a - b) phi(k)),
  * p_l(k) = A_l / (1 + |k|^2 / k0^2)^2 + floor, phi odd in k and zero on the Nyquist lines, so

@@ -7,6 +7,7 @@
 #include <daisi/rng.h>
 #include <stdio.h>
 #include <string.h>
+#include <daisitest.h>
 
 /* rows of rank r of P as FFTW-MPI hands them out: blocks of ceil(n/P), the last ranks may get none */
 static inline void IoTestBlock(PetscInt n, PetscMPIInt P, PetscMPIInt r, PetscInt *start, PetscInt *count)
@@ -59,41 +60,22 @@ static inline PetscErrorCode IoTestCompare(MPI_Comm comm, const DaisiGrid *g, Pe
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* ---- expected errors: the first message of an error is kept to check what it names ---- */
-typedef struct {
-  char           msg[4096];
-  PetscErrorCode code;
-} IoTestError;
-
-static inline PetscErrorCode IoTestErrorHandler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  IoTestError *e = (IoTestError *)ctx;
-  (void)comm;
-  (void)line;
-  (void)fun;
-  (void)file;
-  if (p == PETSC_ERROR_INITIAL && !e->code) {
-    e->code = n;
-    snprintf(e->msg, sizeof(e->msg), "%s", mess ? mess : "");
-  }
-  return n;
-}
-
+/* ---- expected errors (the handler of tests/common/daisitest.h) ---- */
 /* Runs `call` expecting it to fail with a message containing s1 and s2 (either may be NULL);
- * -io_test_show_errors prints the messages. */
+ * -test_show_errors prints the messages. */
 #define IoTestExpectError(comm, call, s1, s2) \
   do { \
-    IoTestError    err_ = {{0}, 0}; \
+    DaisiTestError err_ = {{0}, 0}; \
     PetscErrorCode ierr_; \
     const char    *s1_ = (s1), *s2_ = (s2); \
     PetscBool      show_; \
-    PetscCall(PetscPushErrorHandler(IoTestErrorHandler, &err_)); \
+    PetscCall(PetscPushErrorHandler(DaisiTestErrorHandler, &err_)); \
     ierr_ = (call); \
     PetscCall(PetscPopErrorHandler()); \
     PetscCheck(ierr_ != 0, comm, PETSC_ERR_PLIB, "expected an error from %s, got success", #call); \
     PetscCheck(!s1_ || strstr(err_.msg, s1_), comm, PETSC_ERR_PLIB, "error of %s does not name \"%s\": %s", #call, s1_, err_.msg); \
     PetscCheck(!s2_ || strstr(err_.msg, s2_), comm, PETSC_ERR_PLIB, "error of %s does not name \"%s\": %s", #call, s2_, err_.msg); \
-    PetscCall(PetscOptionsHasName(NULL, NULL, "-io_test_show_errors", &show_)); \
+    PetscCall(PetscOptionsHasName(NULL, NULL, "-test_show_errors", &show_)); \
     if (show_) PetscCall(PetscPrintf(comm, "expected error (code %d): %s\n", (int)ierr_, err_.msg)); \
   } while (0)
 

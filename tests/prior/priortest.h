@@ -1,4 +1,4 @@
-/* Helpers shared by the prior tests: failure counting, expected errors, FFTW row split,
+/* Helpers shared by the prior tests: FFTW row split,
  * a synthetic stationary covariance with a known closed form, and serial spectra. */
 #ifndef DAISI_PRIORTEST_H
 #define DAISI_PRIORTEST_H
@@ -12,46 +12,6 @@
 #include <complex.h>
 #include <math.h>
 #include <string.h>
-
-/* ---- expected errors: the first message is kept to check what it names ---- */
-typedef struct {
-  char           msg[4096];
-  PetscErrorCode code;
-} PriorTestError;
-
-static inline PetscErrorCode PriorTestErrorHandler(MPI_Comm comm, int line, const char *fun, const char *file, PetscErrorCode n, PetscErrorType p, const char *mess, void *ctx)
-{
-  PriorTestError *e = (PriorTestError *)ctx;
-  (void)comm;
-  (void)line;
-  (void)fun;
-  (void)file;
-  if (p == PETSC_ERROR_INITIAL && !e->code) {
-    e->code = n;
-    snprintf(e->msg, sizeof(e->msg), "%s", mess ? mess : "");
-  }
-  return n;
-}
-
-/* `call` must fail with a message containing s1 and s2 (either may be NULL);
- * -prior_test_show_errors prints the messages */
-#define EXPECT_ERROR(call, s1, s2) \
-  do { \
-    PriorTestError err_ = {{0}, 0}; \
-    PetscErrorCode ierr_; \
-    const char    *s1_ = (s1), *s2_ = (s2); \
-    PetscCall(PetscPushErrorHandler(PriorTestErrorHandler, &err_)); \
-    ierr_ = (call); \
-    PetscCall(PetscPopErrorHandler()); \
-    EXPECT(ierr_ != 0, "expected an error from %s, got success", #call); \
-    EXPECT(!ierr_ || !s1_ || strstr(err_.msg, s1_), "error of %s does not name \"%s\": %s", #call, s1_, err_.msg); \
-    EXPECT(!ierr_ || !s2_ || strstr(err_.msg, s2_), "error of %s does not name \"%s\": %s", #call, s2_, err_.msg); \
-    { \
-      PetscBool show_ = PETSC_FALSE; \
-      PetscCall(PetscOptionsGetBool(NULL, NULL, "-prior_test_show_errors", &show_, NULL)); \
-      if (show_) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "expected error (code %d): %s\n", (int)ierr_, err_.msg)); \
-    } \
-  } while (0)
 
 /* rows as FFTW-MPI hands them out (the model's grid) */
 static inline PetscErrorCode PriorTestGrid(MPI_Comm comm, PetscInt nlev, PetscInt ny, PetscInt nx, DaisiGrid *g)

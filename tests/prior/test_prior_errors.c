@@ -161,48 +161,48 @@ int main(int argc, char **argv)
   PetscCall(GaussianFromFile(comm, &g, good, 0)); /* reads */
 
   /* files */
-  EXPECT_ERROR(GaussianFromFile(comm, &g, "no_such_prior.h5", 0), "no_such_prior.h5", "does not exist");
-  EXPECT_ERROR(GaussianFromFile(comm, &g, state, 0), state, "is not a Gaussian prior file");
-  EXPECT_ERROR(GaussianFromFile(comm, &g8, good, 0), good, "does not fit the prior's grid");
-  EXPECT_ERROR(GaussianFromFile(comm, &g, good, 3.0), good, "-prior_scale");
-  EXPECT_ERROR(GaussianFromTruth(comm, &g8, state, 0, 1, 0), state, "the prior's grid");
-  EXPECT_ERROR(GaussianFromTruth(comm, &g, state, 2, 1, 0), state, "-prior_gaussian_truth_first 2");
-  EXPECT_ERROR(GaussianFromTruth(comm, &g, state, 0, 1, 3), state, "-prior_gaussian_truth_count");
-  EXPECT_ERROR(GaussianFromTruth(comm, &g, state, 0, 0, 0), state, "stride >= 1");
-  EXPECT_ERROR(GaussianFromTruth(comm, &g, "no_such_truth.h5", 0, 1, 0), "no_such_truth.h5", NULL);
-  EXPECT_ERROR(NoSource(comm, &g, DAISI_PRIOR_GAUSSIAN), "-prior_gaussian_file", "-prior_gaussian_truth");
-  EXPECT_ERROR(NoSource(comm, &g, DAISI_PRIOR_NET), "-prior_file", NULL);
-  EXPECT_ERROR(NoSource(comm, &g, "bogus"), "unknown prior type 'bogus'", NULL);
-  EXPECT_ERROR(NotPSD(comm, &g), "not positive semidefinite", NULL);
+  EXPECT_ERROR_MSG(GaussianFromFile(comm, &g, "no_such_prior.h5", 0), "no_such_prior.h5", "does not exist");
+  EXPECT_ERROR_MSG(GaussianFromFile(comm, &g, state, 0), state, "is not a Gaussian prior file");
+  EXPECT_ERROR_MSG(GaussianFromFile(comm, &g8, good, 0), good, "does not fit the prior's grid");
+  EXPECT_ERROR_MSG(GaussianFromFile(comm, &g, good, 3.0), good, "-prior_scale");
+  EXPECT_ERROR_MSG(GaussianFromTruth(comm, &g8, state, 0, 1, 0), state, "the prior's grid");
+  EXPECT_ERROR_MSG(GaussianFromTruth(comm, &g, state, 2, 1, 0), state, "-prior_gaussian_truth_first 2");
+  EXPECT_ERROR_MSG(GaussianFromTruth(comm, &g, state, 0, 1, 3), state, "-prior_gaussian_truth_count");
+  EXPECT_ERROR_MSG(GaussianFromTruth(comm, &g, state, 0, 0, 0), state, "stride >= 1");
+  EXPECT_ERROR_MSG(GaussianFromTruth(comm, &g, "no_such_truth.h5", 0, 1, 0), "no_such_truth.h5", NULL);
+  EXPECT_ERROR_MSG(NoSource(comm, &g, DAISI_PRIOR_GAUSSIAN), "-prior_gaussian_file", "-prior_gaussian_truth");
+  EXPECT_ERROR_MSG(NoSource(comm, &g, DAISI_PRIOR_NET), "-prior_file", NULL);
+  EXPECT_ERROR_MSG(NoSource(comm, &g, "bogus"), "unknown prior type 'bogus'", NULL);
+  EXPECT_ERROR_MSG(NotPSD(comm, &g), "not positive semidefinite", NULL);
 
   /* a row split that is not FFTW's */
   gbad = g;
   if (rank == 0) gbad.nyl = g.nyl - 1;
-  EXPECT_ERROR(OnGrid(comm, &gbad), "row split is not FFTW-MPI's", NULL);
+  EXPECT_ERROR_MSG(OnGrid(comm, &gbad), "row split is not FFTW-MPI's", NULL);
 
   /* times and steps */
   TestField(&g, 1, 2, x);
   t = 1.5;
-  EXPECT_ERROR(DaisiPriorVelocity(p, 1, &t, x, x + n), "t = 1.5", "outside [0, 1]");
+  EXPECT_ERROR_MSG(DaisiPriorVelocity(p, 1, &t, x, x + n), "t = 1.5", "outside [0, 1]");
   t = -0.25;
-  EXPECT_ERROR(DaisiPriorVelocityVJP(p, 1, &t, x, x, NULL, x + n), "t = -0.25", "outside [0, 1]");
-  EXPECT_ERROR(DaisiPriorVelocityJVP(p, 1, &t, x, x, NULL, x + n), "t = -0.25", "outside [0, 1]");
+  EXPECT_ERROR_MSG(DaisiPriorVelocityVJP(p, 1, &t, x, x, NULL, x + n), "t = -0.25", "outside [0, 1]");
+  EXPECT_ERROR_MSG(DaisiPriorVelocityJVP(p, 1, &t, x, x, NULL, x + n), "t = -0.25", "outside [0, 1]");
   PetscCall(DaisiInterpolantParamsDefault(&ip));
   ip.steps = 0;
-  EXPECT_ERROR(DaisiInterpolantForward(p, &ip, 1, NULL, 0.0, x), "steps must be >= 1", NULL);
+  EXPECT_ERROR_MSG(DaisiInterpolantForward(p, &ip, 1, NULL, 0.0, x), "steps must be >= 1", NULL);
   ip.steps = -3;
-  EXPECT_ERROR(DaisiInterpolantInvert(p, &ip, 1, NULL, 0.3, x), "steps must be >= 1", "-3");
+  EXPECT_ERROR_MSG(DaisiInterpolantInvert(p, &ip, 1, NULL, 0.3, x), "steps must be >= 1", "-3");
   ip.steps = 4;
-  EXPECT_ERROR(DaisiInterpolantForward(p, &ip, 1, NULL, 1.0, x), "t0 = 1", "[0, 1)");
-  EXPECT_ERROR(DaisiInterpolantInvert(p, &ip, 1, NULL, -0.2, x), "t_min = -0.2", "[0, 1)");
-  EXPECT_ERROR(DaisiInterpolantInvert(p, &ip, 1, NULL, 1.0, x), "t_min = 1", "[0, 1)");
+  EXPECT_ERROR_MSG(DaisiInterpolantForward(p, &ip, 1, NULL, 1.0, x), "t0 = 1", "[0, 1)");
+  EXPECT_ERROR_MSG(DaisiInterpolantInvert(p, &ip, 1, NULL, -0.2, x), "t_min = -0.2", "[0, 1)");
+  EXPECT_ERROR_MSG(DaisiInterpolantInvert(p, &ip, 1, NULL, 1.0, x), "t_min = 1", "[0, 1)");
   ip.eps = -0.1;
-  EXPECT_ERROR(DaisiInterpolantForward(p, &ip, 1, NULL, 0.0, x), "eps must be >= 0", NULL);
+  EXPECT_ERROR_MSG(DaisiInterpolantForward(p, &ip, 1, NULL, 0.0, x), "eps must be >= 0", NULL);
 
   /* options */
-  EXPECT_ERROR(SetFromOptionsWith(comm, "-sample_steps", "0"), "-sample_steps must be >= 1", NULL);
-  EXPECT_ERROR(SetFromOptionsWith(comm, "-sample_eps", "-1"), "-sample_eps must be >= 0", NULL);
-  EXPECT_ERROR(SetFromOptionsWith(comm, "-sample_method", "rk4"), "rk4", NULL);
+  EXPECT_ERROR_MSG(SetFromOptionsWith(comm, "-sample_steps", "0"), "-sample_steps must be >= 1", NULL);
+  EXPECT_ERROR_MSG(SetFromOptionsWith(comm, "-sample_eps", "-1"), "-sample_eps must be >= 0", NULL);
+  EXPECT_ERROR_MSG(SetFromOptionsWith(comm, "-sample_method", "rk4"), "rk4", NULL);
 
   /* a diverging (guided) integration is reported */
   {
@@ -212,7 +212,7 @@ int main(int argc, char **argv)
     ip.guidance     = NaNGuidance;
     ip.guidance_ctx = &nloc;
     TestField(&g, 1, 3, x);
-    EXPECT_ERROR(DaisiInterpolantForward(p, &ip, 1, NULL, 0.0, x), "forward interpolant integration", "NaN or Inf");
+    EXPECT_ERROR_MSG(DaisiInterpolantForward(p, &ip, 1, NULL, 0.0, x), "forward interpolant integration", "NaN or Inf");
   }
 
   /* order: use before set-up */
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
     DaisiPrior q;
     PetscCall(DaisiPriorCreate(comm, &q));
     t = 0.5;
-    EXPECT_ERROR(DaisiPriorVelocity(q, 1, &t, x, x + n), "DaisiPriorSetUp", NULL);
+    EXPECT_ERROR_MSG(DaisiPriorVelocity(q, 1, &t, x, x + n), "DaisiPriorSetUp", NULL);
     PetscCall(DaisiPriorDestroy(&q));
   }
 
