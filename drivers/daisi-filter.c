@@ -1,7 +1,7 @@
 /* daisi-filter: a cycling twin experiment. Reads the truth (a nature-run file) and the
  * observations (daisi-obs), builds the initial ensemble from the truth's time index 0 plus
  * Gaussian perturbations, and for C cycles runs forecasts and analyses (-filter_type letkf,
- * etkf, enkf, none, daisi, pf), printing one progress line per cycle and writing a diagnostics file
+ * etkf, enkf, none, daisi, pf, 3dvar), printing one progress line per cycle and writing a diagnostics file
  * (scores over cycles, ensemble mean and spread fields, optionally members, rank histogram).
  * Checkpoints every -filter_checkpoint_every cycles and on SIGTERM/SIGUSR1 (exit 3);
  * -filter_restart continues with results identical to an uninterrupted run. */
@@ -16,9 +16,9 @@
 #include <daisi/sys.h>
 
 static const char help[] = "DAISI cycling filter: forecasts and analyses against a nature run.\n"
-                           "  -truth FILE -obs FILE -cycles C -filter_output FILE -filter_type letkf|etkf|enkf|none|daisi|pf\n"
+                           "  -truth FILE -obs FILE -cycles C -filter_output FILE -filter_type letkf|etkf|enkf|none|daisi|pf|3dvar\n"
                            "  -ens_size M -ens_groups G -filter_checkpoint_every K -filter_restart -filter_save_members\n"
-                           "  -filter_view (print the filter's settings)  -daisi_prior FILE -daisi_* (docs/daisi.md)\n";
+                           "  -filter_view (print the filter's settings)  -daisi_prior FILE -daisi_* (docs/daisi.md)  -var3d_* (docs/filters.md)\n";
 
 /* the per-cycle scores written to the diagnostics file, in this order */
 enum {
@@ -64,6 +64,8 @@ static PetscErrorCode FilterGetOptions(FilterOptions *o)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+static PetscLogEvent FILTER_Gather = 0; /* the rank-0 gathers of the diagnostics output */
+
 /* gathers a field held in the analysis layout (point j of rank r is global index j*R + r) to
  * rank 0 as full[nglobal] */
 static PetscErrorCode GatherAnalysisField(const DaisiEnsembleInfo *in, MPI_Comm world, const PetscReal fa[], PetscReal full[], PetscReal work[])
@@ -71,6 +73,7 @@ static PetscErrorCode GatherAnalysisField(const DaisiEnsembleInfo *in, MPI_Comm 
   PetscMPIInt *cnt = NULL, *dsp = NULL, n = (PetscMPIInt)in->npts;
 
   PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(FILTER_Gather, 0, 0, 0, 0));
   if (in->rank == 0) PetscCall(PetscMalloc2(in->size, &cnt, in->size, &dsp));
   PetscCallMPI(MPI_Gather(&n, 1, MPI_INT, cnt, 1, MPI_INT, 0, world));
   if (in->rank == 0) {
@@ -83,6 +86,7 @@ static PetscErrorCode GatherAnalysisField(const DaisiEnsembleInfo *in, MPI_Comm 
       for (PetscInt j = 0; j < cnt[r]; j++) full[j * in->size + r] = work[dsp[r] + j];
     PetscCall(PetscFree2(cnt, dsp));
   }
+  PetscCall(PetscLogEventEnd(FILTER_Gather, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -137,84 +141,115 @@ typedef struct {
   PetscReal  *spec;
 } FilterStats;
 
-/* The checkpoint holds every member's analysis state on the grid (gathered to rank 0; the
- * next forecast starts from these exact values in both an uninterrupted and a restarted
- * run), the cycle reached and the rank histogram so far. */
+/* The checkpoint holds every member's analysis state on the grid (the next forecast starts
+ * from these exact values in both an uninterrupted and a restarted run), the cycle reached and
+ * the statistics so far. Every group writes its own members' slabs in parallel (dataset
+ * native(member * nlev + level, y, x)); no rank holds more than its share of the ensemble, and
+ * a run may restart on any (G, P) layout. */
 static PetscErrorCode CheckpointIO(DaisiEnsemble e, const FilterOptions *o, PetscBool write, PetscInt *cycle, FilterStats *st)
 {
   DaisiEnsembleInfo in;
+  DaisiGrid         g;
   DaisiNativeLayout lay;
   DaisiCheckpoint   c;
-  PetscReal        *all = NULL;
-  PetscMPIInt       rank;
-  PetscErrorCode    ierr = PETSC_SUCCESS;
-  int               ok;
+  PetscReal        *x, **rows;
+  PetscInt         *members;
 
   PetscFunctionBegin;
   PetscCall(DaisiEnsembleGetInfo(e, &in));
-  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-  PetscCall(PetscMalloc1(rank == 0 ? in.M * in.nglobal : 1, &all));
-  if (write) PetscCall(DaisiEnsembleGatherGlobal(e, all));
-  if (rank == 0) {
-    lay.nrows  = in.M;
-    lay.rowlen = in.nglobal;
-    lay.row0   = 0;
-    lay.nrowl  = in.M;
-    ierr       = DaisiCheckpointCreate(PETSC_COMM_SELF, &c);
-    if (!ierr) ierr = DaisiCheckpointSetLayout(c, &lay, 1);
-    if (!ierr) ierr = DaisiCheckpointSetString(c, "truth", o->truth);
-    if (!ierr) ierr = DaisiCheckpointSetString(c, "obs", o->obs);
-    if (write) {
-      const PetscReal *x[1] = {all};
-      if (!ierr) ierr = DaisiCheckpointSetInt(c, "cycle", *cycle);
-      if (!ierr) ierr = DaisiCheckpointSetInt(c, "stats_cycles", st->nacc);
-      for (PetscInt b = 0; b < st->nbins && !ierr; b++) {
-        char name[32];
-        (void)PetscSNPrintf(name, sizeof(name), "rank_histogram_%" PetscInt_FMT, b);
-        ierr = DaisiCheckpointSetInt(c, name, st->hist[b]);
-      }
-      for (PetscInt b = 0; b < 2 * st->nspec && !ierr; b++) {
-        char name[32];
-        (void)PetscSNPrintf(name, sizeof(name), "spectrum_sum_%" PetscInt_FMT, b);
-        ierr = DaisiCheckpointSetReal(c, name, st->spec[b]);
-      }
-      if (!ierr) ierr = DaisiCheckpointWrite(c, o->ckpt, x);
-    } else {
-      PetscReal *const x[1] = {all};
-      PetscInt64       v;
-      if (!ierr) ierr = DaisiCheckpointRead(c, o->ckpt, x);
-      if (!ierr) ierr = DaisiCheckpointGetInt(c, "cycle", &v);
-      *cycle = (PetscInt)v;
-      if (!ierr) ierr = DaisiCheckpointGetInt(c, "stats_cycles", &st->nacc);
-      for (PetscInt b = 0; b < st->nbins && !ierr; b++) {
-        char name[32];
-        (void)PetscSNPrintf(name, sizeof(name), "rank_histogram_%" PetscInt_FMT, b);
-        ierr = DaisiCheckpointGetInt(c, name, &st->hist[b]);
-      }
-      for (PetscInt b = 0; b < 2 * st->nspec && !ierr; b++) {
-        char name[32];
-        (void)PetscSNPrintf(name, sizeof(name), "spectrum_sum_%" PetscInt_FMT, b);
-        ierr = DaisiCheckpointGetReal(c, name, &st->spec[b]);
-      }
+  PetscCall(DaisiEnsembleGetGrid(e, &g));
+  lay.nrows  = g.ny;
+  lay.rowlen = g.nx;
+  lay.row0   = g.y0;
+  lay.nrowl  = g.nyl;
+  if (write) PetscCall(DaisiEnsembleGetLocalStatesRead(e, (const PetscReal **)&x));
+  else PetscCall(DaisiEnsembleGetLocalStates(e, &x));
+  PetscCall(PetscMalloc2(in.nlocal * g.nlev + 1, &rows, in.nlocal * g.nlev + 1, &members));
+  for (PetscInt b = 0; b < in.nlocal; b++) {
+    PetscInt m;
+    PetscCall(DaisiEnsembleGetMemberIndex(e, b, &m));
+    for (PetscInt lev = 0; lev < g.nlev; lev++) {
+      members[b * g.nlev + lev] = m * g.nlev + lev;
+      rows[b * g.nlev + lev]    = x + b * in.nloc + lev * g.nyl * g.nx;
     }
-    (void)DaisiCheckpointDestroy(&c);
   }
-  ok = ierr ? 0 : 1;
-  PetscCallMPI(MPI_Bcast(&ok, 1, MPI_INT, 0, PETSC_COMM_WORLD));
-  PetscCheck(ok, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "cannot %s the checkpoint %s (see the message above)", write ? "write" : "read", o->ckpt);
-  if (!write) {
-    PetscCallMPI(MPI_Bcast(cycle, 1, MPIU_INT, 0, PETSC_COMM_WORLD));
-    PetscCallMPI(MPI_Bcast(&st->nacc, 1, MPIU_INT64, 0, PETSC_COMM_WORLD));
-    PetscCallMPI(MPI_Bcast(st->hist, (PetscMPIInt)st->nbins, MPIU_INT64, 0, PETSC_COMM_WORLD));
-    PetscCallMPI(MPI_Bcast(st->spec, (PetscMPIInt)(2 * st->nspec), MPIU_REAL, 0, PETSC_COMM_WORLD));
-    if (rank != 0) {
-      PetscCall(PetscFree(all));
-      PetscCall(PetscMalloc1(in.M * in.nglobal, &all));
+  PetscCall(DaisiCheckpointCreate(PETSC_COMM_WORLD, &c));
+  PetscCall(DaisiCheckpointSetLayout(c, &lay, in.M * g.nlev));
+  PetscCall(DaisiCheckpointSetMembers(c, in.nlocal * g.nlev, members));
+  PetscCall(DaisiCheckpointSetString(c, "truth", o->truth));
+  PetscCall(DaisiCheckpointSetString(c, "obs", o->obs));
+  if (write) {
+    PetscCall(DaisiCheckpointSetInt(c, "cycle", *cycle));
+    PetscCall(DaisiCheckpointSetInt(c, "stats_cycles", st->nacc));
+    for (PetscInt b = 0; b < st->nbins; b++) {
+      char name[32];
+      PetscCall(PetscSNPrintf(name, sizeof(name), "rank_histogram_%" PetscInt_FMT, b));
+      PetscCall(DaisiCheckpointSetInt(c, name, st->hist[b]));
     }
-    PetscCallMPI(MPI_Bcast(all, (PetscMPIInt)(in.M * in.nglobal), MPIU_REAL, 0, PETSC_COMM_WORLD));
-    PetscCall(DaisiEnsembleSetGlobal(e, all));
+    for (PetscInt b = 0; b < 2 * st->nspec; b++) {
+      char name[32];
+      PetscCall(PetscSNPrintf(name, sizeof(name), "spectrum_sum_%" PetscInt_FMT, b));
+      PetscCall(DaisiCheckpointSetReal(c, name, st->spec[b]));
+    }
+    PetscCall(DaisiCheckpointWrite(c, o->ckpt, (const PetscReal *const *)rows));
+  } else {
+    PetscInt64 v;
+    PetscCall(DaisiCheckpointRead(c, o->ckpt, rows));
+    PetscCall(DaisiEnsembleRestoreLocalStates(e, &x));
+    PetscCall(DaisiCheckpointGetInt(c, "cycle", &v));
+    *cycle = (PetscInt)v;
+    PetscCall(DaisiCheckpointGetInt(c, "stats_cycles", &st->nacc));
+    for (PetscInt b = 0; b < st->nbins; b++) {
+      char name[32];
+      PetscCall(PetscSNPrintf(name, sizeof(name), "rank_histogram_%" PetscInt_FMT, b));
+      PetscCall(DaisiCheckpointGetInt(c, name, &st->hist[b]));
+    }
+    for (PetscInt b = 0; b < 2 * st->nspec; b++) {
+      char name[32];
+      PetscCall(PetscSNPrintf(name, sizeof(name), "spectrum_sum_%" PetscInt_FMT, b));
+      PetscCall(DaisiCheckpointGetReal(c, name, &st->spec[b]));
+    }
   }
-  PetscCall(PetscFree(all));
+  PetscCall(DaisiCheckpointDestroy(&c));
+  PetscCall(PetscFree2(rows, members));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Error spectrum of the ensemble mean and spread spectrum of the members, in the slab layout:
+ * the mean is summed over each group's members and then over the groups (slab comm), each
+ * group transforms its own members, and the groups' spread parts are summed. Every rank
+ * returns the whole spectra. */
+static PetscErrorCode AnalysisSpectra(DaisiEnsemble e, const PetscReal truth[], PetscReal errspec[], PetscReal spreadspec[])
+{
+  DaisiEnsembleInfo in;
+  DaisiGrid         g;
+  MPI_Comm          group, slab;
+  const PetscReal  *x;
+  PetscReal        *sum, *mean, *part;
+  PetscInt          nk, ns;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiEnsembleGetInfo(e, &in));
+  PetscCall(DaisiEnsembleGetGrid(e, &g));
+  PetscCall(DaisiEnsembleGetGroupComm(e, &group));
+  PetscCall(DaisiEnsembleGetSlabComm(e, &slab));
+  PetscCall(DaisiEnsembleGetLocalStatesRead(e, &x));
+  PetscCall(DaisiMetricsSpectrumSize(&g, &nk));
+  ns = g.nlev * nk;
+  PetscCall(PetscMalloc3(in.nloc + 1, &sum, in.nloc + 1, &mean, ns, &part));
+  for (PetscInt i = 0; i < in.nloc; i++) {
+    sum[i] = 0;
+    for (PetscInt b = 0; b < in.nlocal; b++) sum[i] += x[b * in.nloc + i];
+  }
+  PetscCallMPI(MPI_Allreduce(sum, mean, (PetscMPIInt)in.nloc, MPIU_REAL, MPIU_SUM, slab));
+  for (PetscInt i = 0; i < in.nloc; i++) {
+    mean[i] /= (PetscReal)in.M;
+    sum[i] = mean[i] - truth[i];
+  }
+  PetscCall(DaisiMetricsPowerSpectrum(group, &g, sum, errspec));
+  PetscCall(DaisiMetricsDeviationSpectrum(group, &g, in.nlocal, x, mean, 1.0 / (in.M - 1), part));
+  PetscCallMPI(MPI_Allreduce(part, spreadspec, (PetscMPIInt)ns, MPIU_REAL, MPIU_SUM, slab));
+  PetscCall(PetscFree3(sum, mean, part));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -263,10 +298,9 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
   DaisiModel        model;
   DaisiFilterType   ftype;
   PetscInt          ntime, nmem, tlev, tny, tnx, ncyc_obs, nobs, olev, ony, onx, C, start = 1, nbins, nk;
-  DaisiGrid         fullg;
   FilterStats       st;
-  PetscReal        *spec1 = NULL, *spec2 = NULL, *smean = NULL, *tfull = NULL;
-  PetscReal        *truth, *ta, *xa, *mean, *spread, *full = NULL, *work = NULL, *all = NULL, dt;
+  PetscReal        *spec1 = NULL, *spec2 = NULL, *smean = NULL;
+  PetscReal        *truth, *ta, *xa, *mean, *spread, *full = NULL, *work = NULL, dt;
   PetscInt64       *hc;
   PetscBool         have_ckpt = PETSC_FALSE;
 
@@ -297,18 +331,14 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
   PetscCheck(C <= ncyc_obs, world, PETSC_ERR_ARG_OUTOFRANGE, "-cycles %" PetscInt_FMT ": the observation file %s has only %" PetscInt_FMT " cycles", C, o->obs, ncyc_obs);
 
   nbins = in.M + 1;
-  fullg     = g; /* the whole grid on one rank: spectra are computed by rank 0 */
-  fullg.y0  = 0;
-  fullg.nyl = g.ny;
-  PetscCall(DaisiMetricsSpectrumSize(&fullg, &nk));
+  PetscCall(DaisiMetricsSpectrumSize(&g, &nk));
   st.nbins = nbins;
   st.nspec = g.nlev * nk;
   st.nacc  = 0;
   PetscCall(PetscMalloc5(DaisiGridLocalSize(&g) + 1, &truth, in.npts + 1, &ta, in.M * in.npts + 1, &xa, in.npts + 1, &mean, in.npts + 1, &spread));
   PetscCall(PetscCalloc3(nbins, &st.hist, 2 * st.nspec, &st.spec, nbins, &hc));
   PetscCall(PetscMalloc3(st.nspec, &spec1, st.nspec, &spec2, 2 * st.nspec, &smean));
-  if (in.rank == 0) PetscCall(PetscMalloc3(in.nglobal, &full, in.nglobal, &work, in.nglobal, &tfull));
-  if (in.rank == 0) PetscCall(PetscMalloc1(in.M * in.nglobal, &all));
+  if (in.rank == 0) PetscCall(PetscMalloc2(in.nglobal, &full, in.nglobal, &work)); /* fields written by rank 0 */
 
   if (o->restart) PetscCall(DaisiFileExists(PETSC_COMM_WORLD, o->ckpt, &have_ckpt));
   if (have_ckpt) {
@@ -386,20 +416,20 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
       PetscCall(DaisiRankHistogramDestroy(&h));
       PetscCall(PetscFree(gidx));
     }
-    if (o->save_members || c >= o->hist_start) PetscCall(DaisiEnsembleGatherGlobal(run->e, all));
-    if (o->save_members)
-      for (PetscInt m = 0; m < in.M; m++) PetscCall(DaisiDiagFileWriteMember(run->diag, k, m, in.rank == 0 ? all + m * in.nglobal : NULL));
+    if (o->save_members) /* one member at a time through rank 0: no rank holds the ensemble */
+      for (PetscInt m = 0; m < in.M; m++) {
+        PetscCall(PetscLogEventBegin(FILTER_Gather, 0, 0, 0, 0));
+        PetscCall(DaisiEnsembleGatherMember(run->e, m, full));
+        PetscCall(PetscLogEventEnd(FILTER_Gather, 0, 0, 0, 0));
+        PetscCall(DaisiDiagFileWriteMember(run->diag, k, m, full));
+      }
     if (c >= o->hist_start) {
-      /* error and spread spectra of the analysis, summed over the statistics window (rank 0
-       * holds the gathered members; fine at the sizes this driver gathers anyway) */
-      PetscCall(GatherAnalysisField(&in, world, ta, tfull, work));
-      if (in.rank == 0) {
-        PetscCall(DaisiMetricsErrorSpectrum(PETSC_COMM_SELF, &fullg, in.M, all, tfull, spec1));
-        PetscCall(DaisiMetricsSpreadSpectrum(PETSC_COMM_SELF, &fullg, in.M, all, spec2));
-        for (PetscInt b = 0; b < st.nspec; b++) {
-          st.spec[b] += spec1[b];
-          st.spec[st.nspec + b] += spec2[b];
-        }
+      /* error and spread spectra of the analysis, summed over the statistics window, computed
+       * where the members are: each group on its slabs, the groups' parts summed */
+      PetscCall(AnalysisSpectra(run->e, truth, spec1, spec2));
+      for (PetscInt b = 0; b < st.nspec; b++) {
+        st.spec[b] += spec1[b];
+        st.spec[st.nspec + b] += spec2[b];
       }
       st.nacc++;
       for (PetscInt b = 0; b < 2 * st.nspec; b++) smean[b] = st.spec[b] / (PetscReal)st.nacc;
@@ -445,8 +475,7 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
   PetscCall(PetscFree5(truth, ta, xa, mean, spread));
   PetscCall(PetscFree3(st.hist, st.spec, hc));
   PetscCall(PetscFree3(spec1, spec2, smean));
-  if (in.rank == 0) PetscCall(PetscFree3(full, work, tfull));
-  PetscCall(PetscFree(all));
+  if (in.rank == 0) PetscCall(PetscFree2(full, work));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -459,6 +488,7 @@ int main(int argc, char **argv)
 
   PetscCall(DaisiInitialize(&argc, &argv, help));
   PetscCall(DaisiInstallStopHandler());
+  PetscCall(PetscLogEventRegister("FilterGather", DAISI_CLASSID, &FILTER_Gather));
   PetscCall(PetscMemzero(&run, sizeof(run)));
   PetscCall(FilterGetOptions(&o));
   {

@@ -11,7 +11,8 @@ run=1
 packages=(cmake make gcc pkg-config
   libopenmpi-dev openmpi-bin libpetsc-real-dev libfftw3-mpi-dev libhdf5-openmpi-dev
   libscalapack-openmpi-dev libopenblas-dev libdnnl-dev librandom123-dev
-  hdf5-tools netcdf-bin python3-numpy python3-h5py python3-matplotlib python3-xarray python3-netcdf4)
+  hdf5-tools netcdf-bin python3-numpy python3-h5py python3-matplotlib python3-xarray python3-netcdf4
+  slurm-wlm munge)   # slurm-wlm, munge: tests/jobscripts runs the job scripts on a private SLURM cluster
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,6 +26,11 @@ typedef struct _p_DaisiCheckpoint *DaisiCheckpoint;
 PETSC_EXTERN PetscErrorCode DaisiCheckpointCreate(MPI_Comm comm, DaisiCheckpoint *c);
 /* global native shape (nrows x rowlen per member) and this rank's rows; nmember >= 1 */
 PETSC_EXTERN PetscErrorCode DaisiCheckpointSetLayout(DaisiCheckpoint c, const DaisiNativeLayout *layout, PetscInt nmember);
+/* Only when ranks hold different members (an ensemble in member groups): this rank holds the
+ * rows of members[b] (b < n) in x[b] of Write and Read, instead of every member. Each member's
+ * rows must be held by exactly one rank per row. Members go to the file in rounds, one
+ * collective transfer per member held (no rank gathers the ensemble). */
+PETSC_EXTERN PetscErrorCode DaisiCheckpointSetMembers(DaisiCheckpoint c, PetscInt n, const PetscInt members[]);
 /* written on Write; on Read each must be in the file with the same value (bit for bit) and the
  * file may have no other parameter */
 PETSC_EXTERN PetscErrorCode DaisiCheckpointSetParams(DaisiCheckpoint c, PetscInt n, const DaisiModelParam params[]);

@@ -41,6 +41,12 @@ PETSC_EXTERN PetscErrorCode DaisiEnsembleSetGroups(DaisiEnsemble e, PetscInt G);
 PETSC_EXTERN PetscErrorCode DaisiEnsembleSetInitSigma(DaisiEnsemble e, PetscReal sigma);
 PETSC_EXTERN PetscErrorCode DaisiEnsembleSetSeed(DaisiEnsemble e, PetscInt64 seed);
 /* model type used if -model_type is not given (default sqg) */
+/* Members a group's model integrates at once (-ens_forecast_batch B, default 64; 0 = all of
+ * the group's members). With B smaller than a group's members, the members stream through
+ * the forecast B at a time: the model's memory (SQG: spectral state and Runge-Kutta stages)
+ * is for B members instead of all; each member's native model state is kept between
+ * forecasts (the same results as B = 0). */
+PETSC_EXTERN PetscErrorCode DaisiEnsembleSetForecastBatch(DaisiEnsemble e, PetscInt B);
 PETSC_EXTERN PetscErrorCode DaisiEnsembleSetModelType(DaisiEnsemble e, DaisiModelType type);
 PETSC_EXTERN PetscErrorCode DaisiEnsembleSetFromOptions(DaisiEnsemble e);
 /* Splits the world, creates the model on the group communicator with batch = the group's
@@ -84,8 +90,12 @@ PETSC_EXTERN PetscErrorCode DaisiEnsembleInitializeFromTruth(DaisiEnsemble e, co
 /* Sets every member from a global array all[m * nglobal + gi] present on every rank
  * (small problems and tests). */
 PETSC_EXTERN PetscErrorCode DaisiEnsembleSetGlobal(DaisiEnsemble e, const PetscReal all[]);
-/* Gathers every member to world rank 0 as all[m * nglobal + gi] (all may be NULL elsewhere). */
+/* Gathers every member to world rank 0 as all[m * nglobal + gi] (all may be NULL elsewhere;
+ * small problems and tests: rank 0 holds M x nglobal values). */
 PETSC_EXTERN PetscErrorCode DaisiEnsembleGatherGlobal(DaisiEnsemble e, PetscReal all[]);
+/* Gathers member m from its group to world rank 0 as full[gi] (full may be NULL elsewhere):
+ * output one member at a time, so that no rank holds the ensemble. */
+PETSC_EXTERN PetscErrorCode DaisiEnsembleGatherMember(DaisiEnsemble e, PetscInt m, PetscReal full[]);
 
 /* Forecast: advance every member nsteps model steps (all groups at once). */
 PETSC_EXTERN PetscErrorCode DaisiEnsembleForecast(DaisiEnsemble e, PetscInt nsteps);

@@ -97,6 +97,10 @@ PETSC_EXTERN PetscErrorCode DaisiMetricsPowerSpectrum(MPI_Comm comm, const Daisi
 PETSC_EXTERN PetscErrorCode DaisiMetricsErrorSpectrum(MPI_Comm comm, const DaisiGrid *grid, PetscInt M, const PetscReal ens[], const PetscReal truth[], PetscReal spec[]);
 /* spread spectrum (1/(M-1)) sum_m P(x_m - mean): sums to the level's mean unbiased variance */
 PETSC_EXTERN PetscErrorCode DaisiMetricsSpreadSpectrum(MPI_Comm comm, const DaisiGrid *grid, PetscInt M, const PetscReal ens[], PetscReal spec[]);
+/* weight * sum over the n fields ens[m] of P(ens[m] - mean), for a mean computed elsewhere: the
+ * spread spectrum of an ensemble split over member groups is the sum of the groups' parts
+ * with weight 1/(M-1) */
+PETSC_EXTERN PetscErrorCode DaisiMetricsDeviationSpectrum(MPI_Comm comm, const DaisiGrid *grid, PetscInt n, const PetscReal ens[], const PetscReal mean[], PetscReal weight, PetscReal spec[]);
 /* Log-spectral distance in dB over bins kmin..kmax:
  *   sqrt( (1/(kmax-kmin+1)) sum_k (10 log10(p_k / q_k))^2 );
  * errors naming the bin if a power is not positive. Local (no communication). */

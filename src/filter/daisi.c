@@ -264,12 +264,34 @@ static PetscErrorCode HasPriorOption(const char prefix[], const char name[], Pet
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* A relative -daisi_prior that does not exist from the working directory is looked up in the
+ * source tree, so that the scenario configs can name the shipped prior (priors/sqg64/prior.h5)
+ * and work from any directory. */
+static PetscErrorCode ResolvePriorPath(MPI_Comm comm, const char in[], char out[], size_t len)
+{
+  PetscBool exists;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(out, in, len));
+  if (!in[0] || in[0] == '/') PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(DaisiFileExists(comm, in, &exists));
+  if (exists) PetscFunctionReturn(PETSC_SUCCESS);
+  {
+    char alt[PETSC_MAX_PATH_LEN];
+    PetscCall(PetscSNPrintf(alt, sizeof(alt), "%s/%s", DAISI_SOURCE_DIR, in));
+    PetscCall(DaisiFileExists(comm, alt, &exists));
+    if (exists) PetscCall(PetscStrncpy(out, alt, len));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode CreatePrior(DaisiFilter f, Filter_DAISI *d)
 {
-  const char *path = f->daisi.prior_file;
+  char        path[PETSC_MAX_PATH_LEN];
   DaisiPrior  p;
 
   PetscFunctionBegin;
+  PetscCall(ResolvePriorPath(d->world, f->daisi.prior_file, path, sizeof(path)));
   PetscCall(DaisiPriorCreate(d->group, &p));
   d->prior     = p;
   d->own_prior = PETSC_TRUE;
@@ -281,7 +303,7 @@ static PetscErrorCode CreatePrior(DaisiFilter f, Filter_DAISI *d)
     PetscCall(PriorFileDetect(d->world, path, &info));
     for (size_t i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
       PetscCall(HasPriorOption(f->prefix, clash[i], &has));
-      PetscCheck(!has, d->world, PETSC_ERR_ARG_INCOMP, "-daisi_prior %s and %s both name a prior: give one of them", path, clash[i]);
+      PetscCheck(!has, d->world, PETSC_ERR_ARG_INCOMP, "-daisi_prior %s and %s both name a prior: give one of them (the scenario configs name the shipped prior; -daisi_prior \"\" clears it)", path, clash[i]);
     }
     PetscCheck(info.nlev == d->grid.nlev && info.ny == d->grid.ny && info.nx == d->grid.nx, d->world, PETSC_ERR_ARG_INCOMP, "-daisi_prior %s holds a %s prior for %" PetscInt_FMT " level(s) on %" PetscInt_FMT " x %" PetscInt_FMT ", the model grid is %" PetscInt_FMT " level(s) on %" PetscInt_FMT " x %" PetscInt_FMT, path,
                info.kind == PRIOR_FILE_NET ? "network" : "Gaussian", info.nlev, info.ny, info.nx, d->grid.nlev, d->grid.ny, d->grid.nx);

@@ -16,6 +16,7 @@ static const FilterEntry filter_types[] = {
   {DAISI_FILTER_NONE,  DaisiFilterCreate_None },
   {DAISI_FILTER_DAISI, DaisiFilterCreate_DAISI},
   {DAISI_FILTER_PF,    DaisiFilterCreate_PF   },
+  {DAISI_FILTER_VAR3D, DaisiFilterCreate_Var3d},
 };
 #define FILTER_NTYPES ((PetscInt)(sizeof(filter_types) / sizeof(filter_types[0])))
 
@@ -46,7 +47,9 @@ PetscErrorCode DaisiFilterCreate(MPI_Comm comm, DaisiFilter *f)
   (*f)->lr        = 1000e3;
   (*f)->eigsolver = DAISI_FILTER_EIG_AUTO;
   (*f)->pf_threshold = 1.0;
+  PetscCall(DaisiFilterEnsSpaceParamsDefault(*f));
   PetscCall(DaisiFilterDAISIParamsDefault(&(*f)->daisi));
+  PetscCall(DaisiFilterVar3dParamsDefault(&(*f)->var3d));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -67,7 +70,7 @@ PetscErrorCode DaisiFilterSetType(DaisiFilter f, DaisiFilterType type)
     PetscCall(filter_types[i].create(f));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
-  SETERRQ(f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none, daisi, pf)", type);
+  SETERRQ(f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none, daisi, pf, 3dvar)", type);
 }
 
 PetscErrorCode DaisiFilterGetType(DaisiFilter f, DaisiFilterType *type)
@@ -149,7 +152,7 @@ PetscErrorCode DaisiFilterSetFromOptions(DaisiFilter f)
 
   PetscFunctionBegin;
   PetscOptionsBegin(f->comm, f->prefix, "Filter options", "DaisiFilter");
-  PetscCall(PetscOptionsString("-filter_type", "Filter type (letkf, etkf, enkf, none, daisi, pf)", "DaisiFilterSetType", f->type[0] ? f->type : DAISI_FILTER_LETKF, type, sizeof(type), &set));
+  PetscCall(PetscOptionsString("-filter_type", "Filter type (letkf, etkf, enkf, none, daisi, pf, 3dvar)", "DaisiFilterSetType", f->type[0] ? f->type : DAISI_FILTER_LETKF, type, sizeof(type), &set));
   if (set || !f->type[0]) PetscCall(DaisiFilterSetType(f, set ? type : DAISI_FILTER_LETKF));
   r = f->inflation;
   PetscCall(PetscOptionsReal("-filter_inflation", "Multiplicative prior inflation factor on the perturbations", "DaisiFilterSetInflation", r, &r, &set));
@@ -185,6 +188,8 @@ PetscErrorCode DaisiFilterSetFromOptions(DaisiFilter f)
   /* and the DAISI options, read by every type for the same reason, used by daisi */
   PetscCall(DaisiFilterDAISIParamsSetFromOptions(f, PetscOptionsObject));
   PetscCall(DaisiFilterPFParamsSetFromOptions(f, PetscOptionsObject)); /* and the -pf_* ones */
+  PetscCall(DaisiFilterVar3dParamsSetFromOptions(f, PetscOptionsObject)); /* and the -var3d_* ones (var3d.c) */
+  PetscCall(DaisiFilterEnsSpaceParamsSetFromOptions(f, PetscOptionsObject)); /* and -filter_ensspace_solver, -filter_scalapack_* */
   PetscOptionsEnd();
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -535,6 +540,7 @@ PetscErrorCode DaisiFilterAnalysis(DaisiFilter f, DaisiEnsemble e, const DaisiOb
   ctx.nobs = nobs;
   ctx.rank = info.rank;
   ctx.size = info.size;
+  ctx.comm = world;
   ctx.obs  = obs;
   ctx.x    = x;
   ctx.Yb   = Yb;

@@ -3,12 +3,14 @@
 #define DAISI_FILTERIMPL_H
 
 #include <daisi/filter.h>
+#include <daisi/var3d.h> /* the 3dvar type: its parameters, options and constructor */
 
 /* What every analysis kernel sees, in the analysis layout of the ensemble (this rank's
  * points, all members), with the observation-space ensemble already formed globally. */
 typedef struct {
   PetscInt           M, npts, nobs;
   PetscInt           rank, size; /* world: point j of this rank has global index j*size + rank */
+  MPI_Comm           comm;       /* the ensemble's world (the global filters' process grid spans it) */
   DaisiGrid          grid;
   const DaisiObsSet *obs;
   PetscReal         *x;     /* point-major prior (inflated) and, on return, analysis: x[j*M + m] */
@@ -48,6 +50,11 @@ struct _p_DaisiFilter {
   /* the particle-filter parameters, likewise read by every type (-pf_*) */
   PetscReal              pf_threshold, pf_jitter;
   PetscBool              pf_monitor;
+  /* the ensemble-space solver of the global types (etkf, enkf), likewise read by every type
+   * (global.c): -filter_ensspace_solver, -filter_scalapack_{threshold,block,grid} */
+  PetscInt               enssolver, sca_threshold, sca_block, sca_grid[2];
+  /* the 3DVar parameters, likewise read by every type (-var3d_*; var3d.c) */
+  DaisiFilterVar3dParams var3d;
   DaisiEnsemble          ens;  /* optional, DaisiFilterSetEnsemble (not owned) */
   void                  *data; /* type-specific */
 };
@@ -56,6 +63,9 @@ struct _p_DaisiFilter {
 PETSC_INTERN PetscErrorCode DaisiFilterDAISIParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject);
 /* -pf_* options, for every filter type (src/filter/pf.c) */
 PETSC_INTERN PetscErrorCode DaisiFilterPFParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject);
+/* -filter_ensspace_solver and -filter_scalapack_* (defaults, then options), for every type (src/filter/global.c) */
+PETSC_INTERN PetscErrorCode DaisiFilterEnsSpaceParamsDefault(DaisiFilter f);
+PETSC_INTERN PetscErrorCode DaisiFilterEnsSpaceParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject);
 
 /* Eigen-decomposition A = E diag(w) E^T of a symmetric n x n matrix (lower triangle of the
  * column-major A, i.e. the upper triangle of a row-major one, is read). E is returned in E

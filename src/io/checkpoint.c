@@ -11,6 +11,7 @@ struct _p_DaisiCheckpoint {
   DaisiNativeLayout layout;
   PetscInt          nmember;
   PetscBool         haslayout;
+  PetscInt          nmine, *mine; /* the members whose rows this rank holds (default: all) */
   DaisiNamedList    params, strings, ints, reals;
   char              path[PETSC_MAX_PATH_LEN]; /* last file read or written, for messages */
 };
@@ -42,6 +43,32 @@ PetscErrorCode DaisiCheckpointSetLayout(DaisiCheckpoint c, const DaisiNativeLayo
   c->layout    = *layout;
   c->nmember   = nmember;
   c->haslayout = PETSC_TRUE;
+  PetscCall(PetscFree(c->mine));
+  PetscCall(PetscMalloc1(nmember, &c->mine));
+  for (PetscInt b = 0; b < nmember; b++) c->mine[b] = b;
+  c->nmine = nmember;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiCheckpointSetMembers(DaisiCheckpoint c, PetscInt n, const PetscInt members[])
+{
+  PetscFunctionBegin;
+  PetscCheck(c->haslayout, c->comm, PETSC_ERR_ORDER, "checkpoint: set the layout before the members");
+  PetscCheck(n >= 0 && n <= c->nmember, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "checkpoint: %" PetscInt_FMT " members held on a rank, the file has %" PetscInt_FMT, n, c->nmember);
+  for (PetscInt b = 0; b < n; b++) PetscCheck(members[b] >= 0 && members[b] < c->nmember, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "checkpoint: member %" PetscInt_FMT " outside 0..%" PetscInt_FMT, members[b], c->nmember - 1);
+  PetscCall(PetscFree(c->mine));
+  PetscCall(PetscMalloc1(n + 1, &c->mine));
+  PetscCall(PetscArraycpy(c->mine, members, n));
+  c->nmine = n;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Collective transfers go member by member; ranks that hold fewer members than others take
+ * part in the extra rounds with empty selections. */
+static PetscErrorCode DaisiCheckpointRounds(DaisiCheckpoint c, PetscInt *rounds)
+{
+  PetscFunctionBegin;
+  PetscCall(MPIU_Allreduce(&c->nmine, rounds, 1, MPIU_INT, MPI_MAX, c->comm));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -118,11 +145,12 @@ PetscErrorCode DaisiCheckpointGetReal(DaisiCheckpoint c, const char name[], Pets
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* this rank's rows of member b in the file, and the matching memory space */
+/* this rank's rows of its b-th member in the file (none if b >= its count), and the matching
+ * memory space */
 static PetscErrorCode DaisiCheckpointSelect(DaisiCheckpoint c, hid_t dset, PetscInt b, hid_t *mspace, hid_t *fspace)
 {
   const DaisiNativeLayout *l        = &c->layout;
-  hsize_t                  start[3] = {(hsize_t)b, (hsize_t)l->row0, 0};
+  hsize_t                  start[3] = {(hsize_t)(b < c->nmine ? c->mine[b] : 0), (hsize_t)l->row0, 0};
   hsize_t                  count[3] = {1, (hsize_t)l->nrowl, (hsize_t)l->rowlen};
   hsize_t                  mdims[2] = {(hsize_t)PetscMax(l->nrowl, 1), (hsize_t)l->rowlen};
 
@@ -130,7 +158,7 @@ static PetscErrorCode DaisiCheckpointSelect(DaisiCheckpoint c, hid_t dset, Petsc
   *mspace = H5Screate_simple(2, mdims, NULL);
   *fspace = H5Dget_space(dset);
   DaisiH5Check(*mspace < 0 || *fspace < 0 ? -1 : 0, c->comm, "checkpoint %s: cannot create dataspaces", c->path);
-  if (l->nrowl > 0) DaisiH5Check(H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, start, NULL, count, NULL), c->comm, "checkpoint %s: cannot select member %" PetscInt_FMT " rows [%" PetscInt_FMT ", %" PetscInt_FMT ")", c->path, b, l->row0, l->row0 + l->nrowl);
+  if (l->nrowl > 0 && b < c->nmine) DaisiH5Check(H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, start, NULL, count, NULL), c->comm, "checkpoint %s: cannot select member %" PetscInt_FMT " rows [%" PetscInt_FMT ", %" PetscInt_FMT ")", c->path, c->mine[b], l->row0, l->row0 + l->nrowl);
   else {
     H5Sselect_none(*mspace);
     H5Sselect_none(*fspace);
@@ -141,8 +169,9 @@ static PetscErrorCode DaisiCheckpointSelect(DaisiCheckpoint c, hid_t dset, Petsc
 /* all of the file's content; ids are left for the caller to close, also on error */
 static PetscErrorCode DaisiCheckpointWriteContent(DaisiCheckpoint c, hid_t file, hid_t *group, hid_t *dset, hid_t *dxpl, const PetscReal *const x[])
 {
-  hsize_t shape[3] = {(hsize_t)c->nmember, (hsize_t)c->layout.nrows, (hsize_t)c->layout.rowlen};
-  hid_t   space, plist;
+  hsize_t  shape[3] = {(hsize_t)c->nmember, (hsize_t)c->layout.nrows, (hsize_t)c->layout.rowlen};
+  hid_t    space, plist;
+  PetscInt rounds;
 
   PetscFunctionBegin;
   PetscCall(DaisiH5WriteAttrString(c->comm, file, "daisi_file", "checkpoint", c->path));
@@ -171,14 +200,15 @@ static PetscErrorCode DaisiCheckpointWriteContent(DaisiCheckpoint c, hid_t file,
   DaisiH5Close(&plist);
   DaisiH5Check(*dset, c->comm, "checkpoint %s: cannot create dataset " DAISI_NATIVE_VAR " of %llux%llux%llu", c->path, (unsigned long long)shape[0], (unsigned long long)shape[1], (unsigned long long)shape[2]);
   PetscCall(DaisiH5CreateCollectiveTransfer(c->comm, dxpl));
-  for (PetscInt b = 0; b < c->nmember; b++) {
+  PetscCall(DaisiCheckpointRounds(c, &rounds));
+  for (PetscInt b = 0; b < rounds; b++) {
     hid_t  mspace, fspace;
     herr_t status;
     PetscCall(DaisiCheckpointSelect(c, *dset, b, &mspace, &fspace));
-    status = H5Dwrite(*dset, H5T_NATIVE_DOUBLE, mspace, fspace, *dxpl, x[b]);
+    status = H5Dwrite(*dset, H5T_NATIVE_DOUBLE, mspace, fspace, *dxpl, b < c->nmine ? x[b] : NULL);
     DaisiH5Close(&mspace);
     DaisiH5Close(&fspace);
-    DaisiH5Check(status, c->comm, "checkpoint %s: cannot write member %" PetscInt_FMT, c->path, b);
+    DaisiH5Check(status, c->comm, "checkpoint %s: cannot write member %" PetscInt_FMT, c->path, b < c->nmine ? c->mine[b] : -1);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -196,10 +226,16 @@ PetscErrorCode DaisiCheckpointWrite(DaisiCheckpoint c, const char path[], const 
   PetscCall(DaisiOutputNameInit(c->comm, path, &out));
   PetscCall(PetscStrncpy(c->path, path, sizeof(c->path)));
   nlocal = c->layout.nrowl * c->layout.rowlen;
-  for (PetscInt b = 0; b < c->nmember; b++) { /* a diverged state is reported, never saved */
-    char what[PETSC_MAX_PATH_LEN + 64];
-    PetscCall(PetscSNPrintf(what, sizeof(what), "checkpoint %s: native state of member %" PetscInt_FMT, path, b));
-    PetscCall(DaisiCheckFinite(c->comm, nlocal, x[b], what));
+  { /* a diverged state is reported, never saved */
+    PetscInt bad = -1, worst;
+    for (PetscInt b = 0; b < c->nmine && bad < 0; b++)
+      for (PetscInt i = 0; i < nlocal; i++)
+        if (PetscIsInfOrNanReal(x[b][i])) {
+          bad = c->mine[b];
+          break;
+        }
+    PetscCall(MPIU_Allreduce(&bad, &worst, 1, MPIU_INT, MPI_MAX, c->comm));
+    PetscCheck(worst < 0, c->comm, PETSC_ERR_FP, "checkpoint %s: native state of member %" PetscInt_FMT " contains NaN or Inf (nothing was written)", path, worst);
   }
   PetscCall(PetscLogEventBegin(DAISI_CheckpointWrite, 0, 0, 0, 0));
   ierr = DaisiH5FileCreate(c->comm, out.tmp, &file);
@@ -250,8 +286,9 @@ static PetscErrorCode DaisiCheckpointReadCounters(DaisiCheckpoint c, hid_t file)
 
 static PetscErrorCode DaisiCheckpointReadContent(DaisiCheckpoint c, hid_t file, hid_t *group, hid_t *dset, hid_t *dxpl, PetscReal *const x[])
 {
-  hsize_t dims[3];
-  int     rank;
+  hsize_t  dims[3];
+  int      rank;
+  PetscInt rounds;
   char      shape[128], kind[64];
   PetscBool has;
   htri_t    exists;
@@ -277,17 +314,18 @@ static PetscErrorCode DaisiCheckpointReadContent(DaisiCheckpoint c, hid_t file, 
   PetscCall(DaisiH5CheckParams(c->comm, *group, &c->params, NULL, c->path));
   PetscCall(DaisiCheckpointReadCounters(c, file));
   PetscCall(DaisiH5CreateCollectiveTransfer(c->comm, dxpl));
-  for (PetscInt b = 0; b < c->nmember; b++) {
+  PetscCall(DaisiCheckpointRounds(c, &rounds));
+  for (PetscInt b = 0; b < rounds; b++) {
     hid_t  mspace, fspace;
     herr_t status;
     char   what[PETSC_MAX_PATH_LEN + 64];
     PetscCall(DaisiCheckpointSelect(c, *dset, b, &mspace, &fspace));
-    status = H5Dread(*dset, H5T_NATIVE_DOUBLE, mspace, fspace, *dxpl, x[b]);
+    status = H5Dread(*dset, H5T_NATIVE_DOUBLE, mspace, fspace, *dxpl, b < c->nmine ? x[b] : NULL);
     DaisiH5Close(&mspace);
     DaisiH5Close(&fspace);
-    DaisiH5Check(status, c->comm, "checkpoint %s: cannot read member %" PetscInt_FMT, c->path, b);
-    PetscCall(PetscSNPrintf(what, sizeof(what), "checkpoint %s: native state of member %" PetscInt_FMT, c->path, b));
-    PetscCall(DaisiCheckFinite(c->comm, c->layout.nrowl * c->layout.rowlen, x[b], what));
+    DaisiH5Check(status, c->comm, "checkpoint %s: cannot read member %" PetscInt_FMT, c->path, b < c->nmine ? c->mine[b] : -1);
+    PetscCall(PetscSNPrintf(what, sizeof(what), "checkpoint %s: native state of member %" PetscInt_FMT, c->path, b < c->nmine ? c->mine[b] : b));
+    PetscCall(DaisiCheckFinite(c->comm, b < c->nmine ? c->layout.nrowl * c->layout.rowlen : 0, b < c->nmine ? x[b] : NULL, what));
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -339,6 +377,7 @@ PetscErrorCode DaisiCheckpointDestroy(DaisiCheckpoint *c)
   PetscCall(DaisiNamedListDestroy(&(*c)->strings));
   PetscCall(DaisiNamedListDestroy(&(*c)->ints));
   PetscCall(DaisiNamedListDestroy(&(*c)->reals));
+  PetscCall(PetscFree((*c)->mine));
   PetscCall(PetscFree(*c));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -240,12 +240,14 @@ PetscErrorCode DaisiDiagFileWriteSeries(DaisiDiagFile d, PetscInt k, PetscInt cy
   PetscInt64 c = cycle;
 
   PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscCheck(k >= 0 && k < d->ncycle, d->comm, PETSC_ERR_ARG_OUTOFRANGE, "cycle index %" PetscInt_FMT " outside the diagnostics file (%" PetscInt_FMT " cycles)", k, d->ncycle);
   if (d->rank == 0) {
     PetscCall(DiagWriteSlab(d, d->dcycle, H5T_NATIVE_INT64, 1, start, count, &c));
     PetscCall(DiagWriteSlab(d, d->dtime, H5T_NATIVE_DOUBLE, 1, start, count, &time));
     for (PetscInt s = 0; s < d->nseries; s++) PetscCall(DiagWriteSlab(d, d->dseries[s], H5T_NATIVE_DOUBLE, 1, start, count, &values[s]));
   }
+  PetscCall(PetscLogEventEnd(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -255,6 +257,7 @@ PetscErrorCode DaisiDiagFileWriteField(DaisiDiagFile d, const char name[], Petsc
   int     f = -1;
 
   PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(DAISI_DiagFileWrite, 0, 0, 0, 0));
   for (int i = 0; i < DIAG_NFIELDS; i++) {
     PetscBool same;
     PetscCall(PetscStrcmp(name, diag_fields[i], &same));
@@ -263,6 +266,7 @@ PetscErrorCode DaisiDiagFileWriteField(DaisiDiagFile d, const char name[], Petsc
   PetscCheck(f >= 0, d->comm, PETSC_ERR_ARG_WRONG, "unknown diagnostics field %s", name);
   PetscCheck(k >= 0 && k < d->ncycle, d->comm, PETSC_ERR_ARG_OUTOFRANGE, "cycle index %" PetscInt_FMT " outside the diagnostics file", k);
   if (d->rank == 0) PetscCall(DiagWriteSlab(d, d->dfield[f], H5T_NATIVE_DOUBLE, 4, start, count, full));
+  PetscCall(PetscLogEventEnd(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -271,35 +275,43 @@ PetscErrorCode DaisiDiagFileWriteMember(DaisiDiagFile d, PetscInt k, PetscInt m,
   hsize_t start[5] = {(hsize_t)k, (hsize_t)m, 0, 0, 0}, count[5] = {1, 1, (hsize_t)d->nlev, (hsize_t)d->ny, (hsize_t)d->nx};
 
   PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscCheck(d->nmember > 0 && m >= 0 && m < d->nmember, d->comm, PETSC_ERR_ARG_OUTOFRANGE, "member %" PetscInt_FMT " is not saved in this diagnostics file", m);
   if (d->rank == 0) PetscCall(DiagWriteSlab(d, d->dmembers, H5T_NATIVE_DOUBLE, 5, start, count, full));
+  PetscCall(PetscLogEventEnd(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiDiagFileWriteHistogram(DaisiDiagFile d, const PetscInt64 counts[])
 {
   PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscCheck(d->nbins > 0, d->comm, PETSC_ERR_ORDER, "this diagnostics file has no rank histogram");
   if (d->rank == 0) DaisiH5Check(H5Dwrite(d->dhist, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, counts), PETSC_COMM_SELF, "file %s: cannot write the rank histogram", d->name.tmp);
+  PetscCall(PetscLogEventEnd(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiDiagFileWriteSpectra(DaisiDiagFile d, const PetscReal err[], const PetscReal spread[])
 {
   PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscCheck(d->nk > 0, d->comm, PETSC_ERR_ORDER, "this diagnostics file has no spectra");
   if (d->rank == 0) {
     DaisiH5Check(H5Dwrite(d->dspec[0], H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, err), PETSC_COMM_SELF, "file %s: cannot write spectrum_error", d->name.tmp);
     DaisiH5Check(H5Dwrite(d->dspec[1], H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, spread), PETSC_COMM_SELF, "file %s: cannot write spectrum_spread", d->name.tmp);
   }
+  PetscCall(PetscLogEventEnd(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiDiagFileFlush(DaisiDiagFile d)
 {
   PetscFunctionBegin;
+  PetscCall(PetscLogEventBegin(DAISI_DiagFileWrite, 0, 0, 0, 0));
   if (d->rank == 0) DaisiH5Check(H5Fflush(d->file, H5F_SCOPE_GLOBAL), PETSC_COMM_SELF, "file %s: flush failed", d->name.tmp);
   PetscCallMPI(MPI_Barrier(d->comm));
+  PetscCall(PetscLogEventEnd(DAISI_DiagFileWrite, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

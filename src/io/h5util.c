@@ -1,6 +1,6 @@
 #include "h5util.h"
 
-PetscLogEvent DAISI_StateFileWrite = 0, DAISI_StateFileRead = 0, DAISI_CheckpointWrite = 0, DAISI_CheckpointRead = 0;
+PetscLogEvent DAISI_StateFileWrite = 0, DAISI_StateFileRead = 0, DAISI_CheckpointWrite = 0, DAISI_CheckpointRead = 0, DAISI_DiagFileWrite = 0;
 static PetscBool io_package_initialized = PETSC_FALSE;
 
 static PetscErrorCode DaisiIOFinalizePackage(void)
@@ -19,6 +19,7 @@ PetscErrorCode DaisiIOInitializePackage(void)
   PetscCall(PetscLogEventRegister("StateFileRead", DAISI_CLASSID, &DAISI_StateFileRead));
   PetscCall(PetscLogEventRegister("CheckpointWrite", DAISI_CLASSID, &DAISI_CheckpointWrite));
   PetscCall(PetscLogEventRegister("CheckpointRead", DAISI_CLASSID, &DAISI_CheckpointRead));
+  PetscCall(PetscLogEventRegister("DiagFileWrite", DAISI_CLASSID, &DAISI_DiagFileWrite));
   PetscCall(PetscRegisterFinalize(DaisiIOFinalizePackage));
   /* we report HDF5 failures ourselves, naming the file; HDF5's stack dump would only add noise */
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);

@@ -13,7 +13,7 @@
 PETSC_INTERN void DaisiH5Close(hid_t *id);
 
 /* log events of the io subsystem (registered on first use) */
-PETSC_INTERN PetscLogEvent DAISI_StateFileWrite, DAISI_StateFileRead, DAISI_CheckpointWrite, DAISI_CheckpointRead;
+PETSC_INTERN PetscLogEvent DAISI_StateFileWrite, DAISI_StateFileRead, DAISI_CheckpointWrite, DAISI_CheckpointRead, DAISI_DiagFileWrite;
 PETSC_INTERN PetscErrorCode DaisiIOInitializePackage(void);
 
 /* File access through MPI-IO on comm, and a collective transfer list. */

@@ -249,6 +249,15 @@ PetscErrorCode DaisiMetricsSpreadSpectrum(MPI_Comm comm, const DaisiGrid *g, Pet
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode DaisiMetricsDeviationSpectrum(MPI_Comm comm, const DaisiGrid *g, PetscInt n, const PetscReal ens[], const PetscReal mean[], PetscReal weight, PetscReal spec[])
+{
+  FillCtx c = {g, n, ens, NULL, mean, NULL};
+
+  PetscFunctionBegin;
+  PetscCall(SpectraOfFields(comm, g, n, FillDeviation, &c, weight, spec));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode DaisiMetricsLogSpectralDistance(PetscInt kmin, PetscInt kmax, const PetscReal p[], const PetscReal q[], PetscReal *lsd)
 {
   PetscReal s = 0;

@@ -420,7 +420,7 @@ static PetscErrorCode DaisiModelAdvance_SQG(DaisiModel m, PetscInt nsteps)
     PetscReal rms;
     PetscCall(SqgRms(m, b, &rms));
     PetscCheck(!PetscIsInfOrNanReal(rms) && rms <= sq->blowup_rms, m->comm, PETSC_ERR_NOT_CONVERGED,
-               "SQG model blew up in member %" PetscInt_FMT " by model time %g s (%g days): rms theta = %g K (limit -sqg_blowup_rms %g K). The time step -sqg_dt %g s is probably too large for N = %" PetscInt_FMT,
+               "SQG model blew up in member %" PetscInt_FMT " by model time %g s (%g days): rms theta = %g K (limit -sqg_blowup_rms %g K). Either the time step -sqg_dt %g s is too large for N = %" PetscInt_FMT " or the state it started from was not physical (in a filter: a diverged analysis)",
                b, (double)m->time, (double)(m->time / 86400.), (double)rms, (double)sq->blowup_rms, (double)sq->dt, sq->N);
   }
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -18,7 +18,7 @@ int main(int argc, char **argv)
     DaisiEnsemble     e;
     DaisiEnsembleInfo info;
     DaisiGrid         g;
-    PetscReal        *truth, *tloc, *all, *xa, *x, *fa;
+    PetscReal        *truth, *tloc, *all, *xa, *x, *fa, *all0, *sall;
     const PetscReal  *xr;
     PetscInt          n, npts_total, nloc_members;
     PetscMPIInt       gsize, ssize;
@@ -52,6 +52,7 @@ int main(int argc, char **argv)
 
     /* initial ensemble from a truth: bit-identical to the formula, whatever the layout */
     PetscCall(PetscMalloc5(n, &truth, PetscMax(1, info.nloc), &tloc, M * n, &all, PetscMax(1, M * info.npts), &xa, PetscMax(1, info.npts), &fa));
+    PetscCall(PetscMalloc2(M * n, &all0, M * n, &sall));
     SyntheticTruth(&g, 3, truth);
     ExtractSlab(&g, truth, tloc);
     PetscCall(DaisiEnsembleInitializeFromTruth(e, tloc));
@@ -114,6 +115,8 @@ int main(int argc, char **argv)
       EXPECT(nd == 0, "G=%" PetscInt_FMT ": round trip changed %" PetscInt_FMT " values", G, nd);
     }
     PetscCall(DaisiEnsembleRestoreLocalStates(e, &x));
+    PetscCall(DaisiEnsembleGatherGlobal(e, all0)); /* the states before the forecast, on every rank */
+    PetscCallMPI(MPI_Bcast(all0, (PetscMPIInt)(M * n), MPIU_REAL, 0, PETSC_COMM_WORLD));
     /* a forecast on every group at once: the same members whatever the layout (to rounding) */
     PetscCall(DaisiEnsembleForecast(e, 2));
     PetscCall(DaisiEnsembleGatherGlobal(e, all));
@@ -123,8 +126,43 @@ int main(int argc, char **argv)
         PetscCall(PetscArraycpy(fref, all, M * n));
       } else EXPECT(MaxAbsDiff(M * n, fref, all) <= 1e-12 * MaxAbs(M * n, fref), "G=%" PetscInt_FMT ": forecast differs from G=1 by %g", G, (double)MaxAbsDiff(M * n, fref, all));
     }
+    /* streaming (-ens_forecast_batch B): the members pass through the model B at a time (a
+     * short last batch when B does not divide them); two forecasts in a row (the second
+     * continues from the kept native states) equal those of all members at once, and the
+     * model clock advances once per forecast, not once per batch */
+    for (PetscInt B = 1; B <= 3; B += 2) {
+      DaisiEnsemble es;
+      DaisiModel    me, ms;
+      PetscReal     te[2], ts[2];
+      PetscCall(DaisiEnsembleCreate(PETSC_COMM_WORLD, &es));
+      PetscCall(DaisiEnsembleSetSize(es, M));
+      PetscCall(DaisiEnsembleSetGroups(es, G));
+      PetscCall(DaisiEnsembleSetModelType(es, DAISI_MODEL_SQG));
+      PetscCall(DaisiEnsembleSetForecastBatch(es, B));
+      PetscCall(DaisiEnsembleSetUp(es));
+      PetscCall(DaisiEnsembleGetModel(e, &me));
+      PetscCall(DaisiEnsembleGetModel(es, &ms));
+      PetscCall(DaisiModelGetTime(me, &te[0]));
+      PetscCall(DaisiModelGetTime(ms, &ts[0]));
+      PetscCall(DaisiEnsembleSetGlobal(e, all0));
+      PetscCall(DaisiEnsembleSetGlobal(es, all0));
+      for (int k = 0; k < 2; k++) {
+        PetscCall(DaisiEnsembleForecast(e, 2));
+        PetscCall(DaisiEnsembleForecast(es, 2));
+      }
+      PetscCall(DaisiModelGetTime(me, &te[1]));
+      PetscCall(DaisiModelGetTime(ms, &ts[1]));
+      PetscCall(DaisiEnsembleGatherGlobal(e, all));
+      PetscCall(DaisiEnsembleGatherGlobal(es, sall));
+      if (!rank) EXPECT(MaxAbsDiff(M * n, all, sall) <= 1e-12 * MaxAbs(M * n, all), "G=%" PetscInt_FMT ", forecast batch %" PetscInt_FMT ": streamed forecasts differ by %g", G, B, (double)MaxAbsDiff(M * n, all, sall));
+      EXPECT(MaxAbs(M * n, all) > 0 || rank, "G=%" PetscInt_FMT ": empty forecast", G);
+      EXPECT(PetscAbsReal((ts[1] - ts[0]) - (te[1] - te[0])) <= 1e-9 * PetscAbsReal(te[1] - te[0]) && te[1] > te[0], "G=%" PetscInt_FMT ", forecast batch %" PetscInt_FMT ": model clock advanced %g s, want %g s", G, B, (double)(ts[1] - ts[0]), (double)(te[1] - te[0]));
+      if (G == 1 && B == 3) PetscCall(DaisiEnsembleView(es, PETSC_VIEWER_STDOUT_WORLD));
+      PetscCall(DaisiEnsembleDestroy(&es));
+    }
     if (G == 1) PetscCall(DaisiEnsembleView(e, PETSC_VIEWER_STDOUT_WORLD));
     PetscCall(PetscFree5(truth, tloc, all, xa, fa));
+    PetscCall(PetscFree2(all0, sall));
     PetscCall(DaisiEnsembleDestroy(&e));
   }
   PetscCall(PetscFree(ref));

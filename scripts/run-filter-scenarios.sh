@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One filter on the SQG scenarios (EXPERIMENTS.md, issue 6), next to LETKF and the free-running
+# ensemble: the same truth, observations and initial ensemble as scripts/run-letkf-scenarios.sh
+# (run that first, or let this script make the truth and observations), 100 cycles, written to
+# runs/letkf/<TAG>_<scenario>.h5 (TAG: $DAISI_RUN_TAG, default the filter type).
+#   scripts/run-filter-scenarios.sh FILTER [RANKS] [SCENARIO ...] [-- EXTRA FILTER OPTIONS]
+# FILTER is any -filter_type. Built-in settings per type (extra options after "--" override them):
+#   daisi  the shipped prior (priors/sqg64/prior.h5), the published steps of the scenario config
+#   3dvar  B from the validation split of the training data (data/sqg64/val.h5, made by
+#          scripts/make-trainset.sh if missing, about 4 min), every 2nd state, B = 0.02 S_clim
+#          (tuned on the sparse scenario, docs/results.md)
+# The runs checkpoint every 5 cycles and continue from the checkpoint when run again.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+[ $# -gt 0 ] || { echo "usage: $0 FILTER [RANKS] [SCENARIO ...] [-- OPTIONS]" >&2; exit 2; }
+ftype=$1; shift
+np=${1:-1}; [ $# -gt 0 ] && shift
+scen=(); while [ $# -gt 0 ] && [ "$1" != "--" ]; do scen+=("$1"); shift; done
+[ $# -gt 0 ] && shift
+[ ${#scen[@]} -gt 0 ] || scen=(sparse multimodal saturating noisy)
+out=${DAISI_RUN_DIR:-$root/runs/letkf}
+tag=${DAISI_RUN_TAG:-$ftype}
+mkdir -p "$out"
+cd "$out"
+if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+run() { mpiexec --oversubscribe -n "$np" "$@"; }
+B=$root/build/bin
+typeopts=()
+case $ftype in
+  daisi) typeopts=(-daisi_prior "$root/priors/sqg64/prior.h5") ;;
+  3dvar)
+    clim=${DAISI_VAR3D_CLIMATOLOGY:-$root/data/sqg64/val.h5}
+    [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
+    typeopts=(-var3d_climatology "$clim" -var3d_climatology_stride 2 -var3d_b_scale 0.02) ;;
+esac
+[ -f truth.h5 ] || run "$B/daisi-nature" -options_file_yaml "$root/configs/nature_sqg64.yaml" -nature_steps 900 -nature_output truth.h5 -nature_progress_every 100000
+for s in "${scen[@]}"; do
+  [ -f obs_$s.h5 ] || run "$B/daisi-obs" -options_file_yaml "$root/configs/sqg_$s.yaml" -truth truth.h5 -obs_output obs_$s.h5
+  [ -f ${tag}_$s.h5 ] || run "$B/daisi-filter" -options_file_yaml "$root/configs/sqg_$s.yaml" -filter_type "$ftype" \
+      "${typeopts[@]}" -truth truth.h5 -obs obs_$s.h5 -cycles 100 \
+      -filter_output ${tag}_$s.h5 -filter_checkpoint_every 5 -filter_restart "$@" 2>&1 | tee -a ${tag}_$s.log
+done
+/usr/bin/python3 "$root/tools/summarize.py" $(ls letkf_*.h5 none.h5 ${tag}_*.h5 2>/dev/null | sort -u) --from 21
