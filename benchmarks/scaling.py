@@ -43,7 +43,7 @@ PHASES = {
     "FilterAnalysis": "analysis", "FilterObsOp": "analysis:obs_operator",
     "FilterLocal": "analysis:local", "FilterTransform": "analysis:local_transform",
     "DaisiInversion": "analysis:daisi_inversion", "DaisiGuidedSteps": "analysis:daisi_guided_steps",
-    "DaisiGuidance": "guidance", "DaisiMMPSSolve": "guidance:mmps_solve",
+    "DaisiGuidance": "guidance", "DaisiMMPSSolve": "guidance:mmps_solve", "DaisiGuidanceReduce": "guidance:reductions",
     "InterpolantStep": "analysis:sde_step",
     "PriorVelocity": "network:velocity", "PriorVJP": "network:vjp", "PriorJVP": "network:jvp",
     "PriorFFT": "network:gaussian_fft", "PriorEstimate": "setup",

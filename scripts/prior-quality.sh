@@ -11,7 +11,9 @@ np=${3:-2}
 B=$root/build/bin
 mkdir -p "$out"
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-run() { mpiexec --oversubscribe -n "$np" "$@"; }
+# --bind-to none: Open MPI binds rank 0 of every mpiexec to core 0, so two runs started side by
+# side (two scenarios on a 2-core machine) would share one core while the other idles
+run() { mpiexec --oversubscribe --bind-to none -n "$np" "$@"; }
 # 64 samples: forward SDE (eps 0.03, as DAISI), 100 Euler steps refined toward the noise end
 run "$B/daisi-sample" -model_type sqg -sqg_n 64 -prior_type net -prior_file "$w" -sample_count 64 -sample_batch 8 \
   -sample_steps 100 -sample_method euler -sample_eps 0.03 -sample_time_power 2 -sample_output "$out/samples.h5"

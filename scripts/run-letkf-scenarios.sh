@@ -10,7 +10,9 @@ out=${DAISI_RUN_DIR:-$root/runs/letkf}
 mkdir -p "$out"
 cd "$out"
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-run() { mpiexec --oversubscribe -n "$np" "$@"; }
+# --bind-to none: Open MPI binds rank 0 of every mpiexec to core 0, so two runs started side by
+# side (two scenarios on a 2-core machine) would share one core while the other idles
+run() { mpiexec --oversubscribe --bind-to none -n "$np" "$@"; }
 B=$root/build/bin
 # truth: 300-day spin-up, then 101 states 3 h apart (time 0 starts the ensemble)
 [ -f truth.h5 ] || run "$B/daisi-nature" -options_file_yaml "$root/configs/nature_sqg64.yaml" -nature_steps 900 -nature_output truth.h5 -nature_progress_every 100000

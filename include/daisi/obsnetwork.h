@@ -64,7 +64,7 @@ PETSC_EXTERN PetscLogEvent DAISI_ObsNetworkSetUp;
  * -obs_operator, -obs_squared_scale, -obs_fraction, -obs_sigma, -obs_seed, -letkf_cutoff (m),
  * -letkf_rtps, -ens_size, -ens_init_sigma (K), -daisi_guidance, -daisi_tmin, -daisi_lambda,
  * -daisi_lambda_schedule, -daisi_eps, -daisi_inversion_steps, -daisi_steps, -daisi_method,
- * -daisi_prior.
+ * -daisi_prior, -var3d_b_scale.
  * Programs that do not use some of these fields (daisi-obs uses neither the LETKF nor the DAISI
  * ones; the filter reads and checks its own options) still read them through this call, so that
  * one scenario YAML file serves every program (see configs/). */
@@ -89,6 +89,7 @@ typedef struct {
   PetscInt  daisi_steps;           /* steps of the guided SDE */
   char      daisi_method[16];      /* euler, heun */
   char      daisi_prior[PETSC_MAX_PATH_LEN]; /* prior file (the shipped SQG-64 prior) */
+  PetscReal var3d_b_scale;                  /* 3DVar: B = s x climatology (tuned per scenario, docs/results.md) */
 } DaisiObsScenario;
 
 /* The table entry for `name`; errors (PETSC_ERR_ARG_UNKNOWN_TYPE) naming it if unknown. */

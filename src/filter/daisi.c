@@ -25,6 +25,7 @@
 #define DAISI_NET_FORMAT            "daisi-nn"
 
 PetscLogEvent DAISI_FilterDAISIInversion = 0, DAISI_FilterDAISIGuidedSteps = 0, DAISI_FilterDAISIGuidance = 0, DAISI_FilterDAISIMMPSSolve = 0;
+static PetscLogEvent DAISI_FilterDAISIReduce = 0; /* the group reductions of the guidance (ObsSum) */
 
 const char *const DaisiFilterDAISIVariants[]  = {"invert", "noise", "sdedit", NULL};
 const char *const DaisiFilterDAISIGuidances[] = {"dps", "dps_scale", "mmps", "none", NULL};
@@ -431,7 +432,9 @@ static PetscErrorCode ObsSum(Filter_DAISI *d, PetscInt B, const PetscReal a[], c
   PetscCall(PetscArrayzero(d->part, B * ny));
   for (PetscInt b = 0; b < B; b++)
     for (PetscInt k = 0; k < no; k++) d->part[b * ny + d->row[k]] += a[b * no + k] * (c ? c[b * no + k] : a[b * no + k]);
+  PetscCall(PetscLogEventBegin(DAISI_FilterDAISIReduce, 0, 0, 0, 0));
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, d->part, (PetscMPIInt)(B * ny), MPIU_REAL, MPI_SUM, d->group));
+  PetscCall(PetscLogEventEnd(DAISI_FilterDAISIReduce, 0, 0, 0, 0));
   for (PetscInt b = 0; b < B; b++) {
     PetscReal s = 0;
     for (PetscInt r = 0; r < ny; r++) s += d->part[b * ny + r];
@@ -981,6 +984,7 @@ PetscErrorCode DaisiFilterCreate_DAISI(DaisiFilter f)
     PetscCall(PetscLogEventRegister("DaisiGuidedSteps", DAISI_CLASSID, &DAISI_FilterDAISIGuidedSteps));
     PetscCall(PetscLogEventRegister("DaisiGuidance", DAISI_CLASSID, &DAISI_FilterDAISIGuidance));
     PetscCall(PetscLogEventRegister("DaisiMMPSSolve", DAISI_CLASSID, &DAISI_FilterDAISIMMPSSolve));
+    PetscCall(PetscLogEventRegister("DaisiGuidanceReduce", DAISI_CLASSID, &DAISI_FilterDAISIReduce));
   }
   PetscCall(PetscNew(&d));
   d->div_member            = -1;

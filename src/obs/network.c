@@ -483,11 +483,12 @@ PetscErrorCode DaisiObsNetworkDestroy(DaisiObsNetwork *net)
 
 static const DaisiObsScenario scenarios[] = {
   /* name, h, c, fraction, sigma, seed, GC cutoff (m), RTPS alpha, members, initial spread (K),
-   * DAISI: guidance, t_min, lam, lam(t), eps, inversion steps, guided steps, method, prior file */
-  {"noisy",      DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 5.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "dps_scale", 0.4, 10, "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5"},
-  {"sparse",     DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.05, 1.0,  DAISI_OBS_SEED_DEFAULT, 1500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5"},
-  {"multimodal", DAISI_OBS_OPERATOR_SQUARED, DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 1.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5"},
-  {"saturating", DAISI_OBS_OPERATOR_ARCTAN,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 0.01, DAISI_OBS_SEED_DEFAULT, 4500e3, 0.9, 20, 3.06, "mmps",      0.3, 20, "linear",   0.03, 100, 100, "euler", "priors/sqg64/prior.h5"},
+   * DAISI: guidance, t_min, lam, lam(t), eps, inversion steps, guided steps, method, prior file;
+   * 3DVar: B scale */
+  {"noisy",      DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 5.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "dps_scale", 0.4, 10, "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.3},
+  {"sparse",     DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.05, 1.0,  DAISI_OBS_SEED_DEFAULT, 1500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02},
+  {"multimodal", DAISI_OBS_OPERATOR_SQUARED, DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 1.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02},
+  {"saturating", DAISI_OBS_OPERATOR_ARCTAN,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 0.01, DAISI_OBS_SEED_DEFAULT, 4500e3, 0.9, 20, 3.06, "mmps",      0.3, 20, "linear",   0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02},
 };
 
 PetscErrorCode DaisiObsScenarioFind(MPI_Comm comm, const char name[], DaisiObsScenario *s)
@@ -546,6 +547,8 @@ PetscErrorCode DaisiObsScenarioGetFromOptions(MPI_Comm comm, const char prefix[]
   PetscCall(PetscOptionsInt("-daisi_steps", "DAISI guided steps", "DaisiObsScenarioGetFromOptions", s->daisi_steps, &s->daisi_steps, NULL));
   PetscCall(PetscOptionsString("-daisi_method", "DAISI time stepping (euler, heun)", "DaisiObsScenarioGetFromOptions", s->daisi_method, s->daisi_method, sizeof(s->daisi_method), NULL));
   PetscCall(PetscOptionsString("-daisi_prior", "DAISI prior file (the scenario configs name the shipped SQG-64 prior)", "DaisiObsScenarioGetFromOptions", s->daisi_prior, s->daisi_prior, sizeof(s->daisi_prior), NULL));
+  /* the 3DVar B scale of the scenario (the 3dvar filter reads it itself) */
+  PetscCall(PetscOptionsReal("-var3d_b_scale", "3DVar B scale s (B = s x climatology)", "DaisiObsScenarioGetFromOptions", s->var3d_b_scale, &s->var3d_b_scale, NULL));
   PetscOptionsEnd();
   PetscCall(PetscStrncpy(s->op, op, sizeof(s->op)));
   PetscCall(PetscStrncpy(s->name, name, sizeof(s->name)));
