@@ -126,27 +126,6 @@ PetscErrorCode DaisiFilterDAISISetParams(DaisiFilter f, const DaisiFilterDAISIPa
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* a choice among names, with an error that names the option and lists the choices */
-static PetscErrorCode ReadChoice(PetscOptionItems *PetscOptionsObject, const char opt[], const char text[], const char *const list[], PetscInt *val)
-{
-  char      buf[64], known[256] = "";
-  PetscBool set, same;
-
-  PetscFunctionBegin;
-  PetscCall(PetscOptionsString(opt, text, "DaisiFilterDAISISetParams", list[*val], buf, sizeof(buf), &set));
-  if (!set) PetscFunctionReturn(PETSC_SUCCESS);
-  for (PetscInt i = 0; list[i]; i++) {
-    PetscCall(PetscStrcmp(buf, list[i], &same));
-    if (same) {
-      *val = i;
-      PetscFunctionReturn(PETSC_SUCCESS);
-    }
-    PetscCall(PetscStrlcat(known, i ? ", " : "", sizeof(known)));
-    PetscCall(PetscStrlcat(known, list[i], sizeof(known)));
-  }
-  SETERRQ(PetscOptionsObject->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown %s '%s' (known: %s)", opt, buf, known);
-}
-
 PetscErrorCode DaisiFilterDAISIParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject)
 {
   DaisiFilterDAISIParams p       = f->daisi;
@@ -155,17 +134,17 @@ PetscErrorCode DaisiFilterDAISIParamsSetFromOptions(DaisiFilter f, PetscOptionIt
 
   PetscFunctionBegin;
   PetscOptionsHeadBegin(PetscOptionsObject, "DAISI filter options (used by -filter_type daisi)");
-  PetscCall(ReadChoice(PetscOptionsObject, "-daisi_variant", "Start of the guided SDE: invert (the forecast, to t_min), noise (t = 0, N(0,I)), sdedit (t_min x_f + (1 - t_min) z)", DaisiFilterDAISIVariants, &variant));
+  PetscCall(DaisiFilterReadChoice(PetscOptionsObject, "DaisiFilterDAISISetParams", "-daisi_variant", "Start of the guided SDE: invert (the forecast, to t_min), noise (t = 0, N(0,I)), sdedit (t_min x_f + (1 - t_min) z)", DaisiFilterDAISIVariants, &variant));
   PetscCall(PetscOptionsReal("-daisi_tmin", "Inversion target / start of the guided SDE, in [0, 1)", "DaisiFilterDAISISetParams", p.tmin, &p.tmin, NULL));
   PetscCall(PetscOptionsInt("-daisi_inversion_steps", "Steps of the backward SDE/ODE (inversion)", "DaisiFilterDAISISetParams", p.inversion_steps, &p.inversion_steps, NULL));
   PetscCall(PetscOptionsInt("-daisi_steps", "Steps of the guided forward SDE", "DaisiFilterDAISISetParams", p.steps, &p.steps, NULL));
-  PetscCall(ReadChoice(PetscOptionsObject, "-daisi_method", "Time stepping of both SDEs (euler, heun)", meth, &method));
+  PetscCall(DaisiFilterReadChoice(PetscOptionsObject, "DaisiFilterDAISISetParams", "-daisi_method", "Time stepping of both SDEs (euler, heun)", meth, &method));
   PetscCall(PetscOptionsReal("-daisi_time_power", "Time nodes lo + (hi - lo) u^p, u uniform (1: uniform)", "DaisiFilterDAISISetParams", p.time_power, &p.time_power, NULL));
   PetscCall(PetscOptionsReal("-daisi_eps", "Diffusion eps of eps(t) = eps (1 - t), both SDEs; 0 = ODEs", "DaisiFilterDAISISetParams", p.eps, &p.eps, NULL));
-  PetscCall(ReadChoice(PetscOptionsObject, "-daisi_guidance", "Observation guidance (dps, dps_scale, mmps, none)", DaisiFilterDAISIGuidances, &guid));
+  PetscCall(DaisiFilterReadChoice(PetscOptionsObject, "DaisiFilterDAISISetParams", "-daisi_guidance", "Observation guidance (dps, dps_scale, mmps, none)", DaisiFilterDAISIGuidances, &guid));
   PetscCall(PetscOptionsReal("-daisi_lambda", "Guidance strength lam", "DaisiFilterDAISISetParams", p.lambda, &p.lambda, NULL));
-  PetscCall(ReadChoice(PetscOptionsObject, "-daisi_lambda_schedule", "lam(t): constant (lam) or linear (lam (1 - t))", DaisiFilterDAISISchedules, &sched));
-  PetscCall(ReadChoice(PetscOptionsObject, "-daisi_mmps_solver", "Matrix-free solver of the MMPS system (cg, gmres)", DaisiFilterDAISISolvers, &solver));
+  PetscCall(DaisiFilterReadChoice(PetscOptionsObject, "DaisiFilterDAISISetParams", "-daisi_lambda_schedule", "lam(t): constant (lam) or linear (lam (1 - t))", DaisiFilterDAISISchedules, &sched));
+  PetscCall(DaisiFilterReadChoice(PetscOptionsObject, "DaisiFilterDAISISetParams", "-daisi_mmps_solver", "Matrix-free solver of the MMPS system (cg, gmres)", DaisiFilterDAISISolvers, &solver));
   PetscCall(PetscOptionsInt("-daisi_mmps_iterations", "Maximum iterations of the MMPS solver", "DaisiFilterDAISISetParams", p.mmps_iterations, &p.mmps_iterations, NULL));
   PetscCall(PetscOptionsReal("-daisi_mmps_rtol", "Relative residual at which the MMPS solver stops early", "DaisiFilterDAISISetParams", p.mmps_rtol, &p.mmps_rtol, NULL));
   PetscCall(PetscOptionsInt("-daisi_correctors", "Langevin corrector steps after each guided step", "DaisiFilterDAISISetParams", p.correctors, &p.correctors, NULL));

@@ -557,3 +557,24 @@ PetscErrorCode DaisiFilterAnalysis(DaisiFilter f, DaisiEnsemble e, const DaisiOb
   PetscCall(PetscLogEventEnd(DAISI_FilterAnalysis, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+/* a choice among names, with an error that names the option and lists the choices */
+PetscErrorCode DaisiFilterReadChoice(PetscOptionItems *PetscOptionsObject, const char man[], const char opt[], const char text[], const char *const list[], PetscInt *val)
+{
+  char      buf[64], known[256] = "";
+  PetscBool set, same;
+
+  PetscFunctionBegin;
+  PetscCall(PetscOptionsString(opt, text, man, list[*val], buf, sizeof(buf), &set));
+  if (!set) PetscFunctionReturn(PETSC_SUCCESS);
+  for (PetscInt i = 0; list[i]; i++) {
+    PetscCall(PetscStrcmp(buf, list[i], &same));
+    if (same) {
+      *val = i;
+      PetscFunctionReturn(PETSC_SUCCESS);
+    }
+    PetscCall(PetscStrlcat(known, i ? ", " : "", sizeof(known)));
+    PetscCall(PetscStrlcat(known, list[i], sizeof(known)));
+  }
+  SETERRQ(PetscOptionsObject->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown %s '%s' (known: %s)", opt, buf, known);
+}

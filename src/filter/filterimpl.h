@@ -63,6 +63,9 @@ struct _p_DaisiFilter {
 PETSC_INTERN PetscErrorCode DaisiFilterDAISIParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject);
 /* -pf_* options, for every filter type (src/filter/pf.c) */
 PETSC_INTERN PetscErrorCode DaisiFilterPFParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject);
+/* a choice among the names list[] (NULL-terminated) for option opt (man: the setter named in
+ * -help); *val is the default and the result; an unknown name is an error listing the choices */
+PETSC_INTERN PetscErrorCode DaisiFilterReadChoice(PetscOptionItems *PetscOptionsObject, const char man[], const char opt[], const char text[], const char *const list[], PetscInt *val);
 /* -filter_ensspace_solver and -filter_scalapack_* (defaults, then options), for every type (src/filter/global.c) */
 PETSC_INTERN PetscErrorCode DaisiFilterEnsSpaceParamsDefault(DaisiFilter f);
 PETSC_INTERN PetscErrorCode DaisiFilterEnsSpaceParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject);

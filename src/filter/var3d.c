@@ -158,26 +158,6 @@ PetscErrorCode DaisiFilterVar3dSetParams(DaisiFilter f, const DaisiFilterVar3dPa
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode ReadChoice(PetscOptionItems *PetscOptionsObject, const char opt[], const char text[], const char *const list[], PetscInt *val)
-{
-  char      buf[64], known[256] = "";
-  PetscBool set, same;
-
-  PetscFunctionBegin;
-  PetscCall(PetscOptionsString(opt, text, "DaisiFilterVar3dSetParams", list[*val], buf, sizeof(buf), &set));
-  if (!set) PetscFunctionReturn(PETSC_SUCCESS);
-  for (PetscInt i = 0; list[i]; i++) {
-    PetscCall(PetscStrcmp(buf, list[i], &same));
-    if (same) {
-      *val = i;
-      PetscFunctionReturn(PETSC_SUCCESS);
-    }
-    PetscCall(PetscStrlcat(known, i ? ", " : "", sizeof(known)));
-    PetscCall(PetscStrlcat(known, list[i], sizeof(known)));
-  }
-  SETERRQ(PetscOptionsObject->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown %s '%s' (known: %s)", opt, buf, known);
-}
-
 PetscErrorCode DaisiFilterVar3dParamsSetFromOptions(DaisiFilter f, PetscOptionItems *PetscOptionsObject)
 {
   DaisiFilterVar3dParams p    = f->var3d;
@@ -185,7 +165,7 @@ PetscErrorCode DaisiFilterVar3dParamsSetFromOptions(DaisiFilter f, PetscOptionIt
 
   PetscFunctionBegin;
   PetscOptionsHeadBegin(PetscOptionsObject, "3DVar options (used by -filter_type 3dvar)");
-  PetscCall(ReadChoice(PetscOptionsObject, "-var3d_mode", "mean: one minimisation for the ensemble mean; members: one per member with perturbed observations", DaisiFilterVar3dModes, &mode));
+  PetscCall(DaisiFilterReadChoice(PetscOptionsObject, "DaisiFilterVar3dSetParams", "-var3d_mode", "mean: one minimisation for the ensemble mean; members: one per member with perturbed observations", DaisiFilterVar3dModes, &mode));
   PetscCall(PetscOptionsReal("-var3d_perturbation_scale", "mean mode: members = analysis mean + r (x_m - background mean); 0 = deterministic 3DVar", "DaisiFilterVar3dSetParams", p.pert_scale, &p.pert_scale, NULL));
   PetscCall(PetscOptionsString("-var3d_climatology", "State file (nature run, or an ensemble file) to estimate B from", "DaisiFilterVar3dSetParams", p.climatology, p.climatology, sizeof(p.climatology), NULL));
   PetscCall(PetscOptionsInt("-var3d_climatology_first", "First time index of the climatology file used", "DaisiFilterVar3dSetParams", p.first, &p.first, NULL));
@@ -196,7 +176,7 @@ PetscErrorCode DaisiFilterVar3dParamsSetFromOptions(DaisiFilter f, PetscOptionIt
   PetscCall(PetscOptionsString("-var3d_b_save", "Write the estimated covariance blocks to this file at set-up", "DaisiFilterVar3dSetParams", p.bsave, p.bsave, sizeof(p.bsave), NULL));
   PetscCall(PetscOptionsReal("-var3d_shrinkage", "Shrinkage a of each kx block towards its diagonal: (1 - a) S + a diag(S)", "DaisiFilterVar3dSetParams", p.shrinkage, &p.shrinkage, NULL));
   PetscCall(PetscOptionsReal("-var3d_b_scale", "Scalar factor s of B = s S", "DaisiFilterVar3dSetParams", p.bscale, &p.bscale, NULL));
-  PetscCall(ReadChoice(PetscOptionsObject, "-var3d_tao", "TAO minimiser (lmvm, blmvm)", DaisiFilterVar3dSolvers, &solver));
+  PetscCall(DaisiFilterReadChoice(PetscOptionsObject, "DaisiFilterVar3dSetParams", "-var3d_tao", "TAO minimiser (lmvm, blmvm)", DaisiFilterVar3dSolvers, &solver));
   PetscCall(PetscOptionsInt("-var3d_max_it", "Maximum TAO iterations per minimisation", "DaisiFilterVar3dSetParams", p.max_it, &p.max_it, NULL));
   PetscCall(PetscOptionsReal("-var3d_gatol", "Stop when |grad J| <= gatol", "DaisiFilterVar3dSetParams", p.gatol, &p.gatol, NULL));
   PetscCall(PetscOptionsReal("-var3d_gttol", "Stop when |grad J| <= gttol |grad J(v = 0)|", "DaisiFilterVar3dSetParams", p.gttol, &p.gttol, NULL));
