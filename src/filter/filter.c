@@ -165,7 +165,7 @@ PetscErrorCode DaisiFilterSetFromOptions(DaisiFilter f)
   r = f->rtpp;
   PetscCall(PetscOptionsReal("-letkf_rtpp", "Relaxation to prior perturbations alpha (letkf, etkf, enkf)", "DaisiFilterLETKFSetRTPP", r, &r, &set));
   if (set) PetscCall(DaisiFilterLETKFSetRTPP(f, r));
-  PetscCall(PetscOptionsEList("-letkf_eigensolver", "LAPACK symmetric eigensolver of the local problems", "", DaisiFilterEigNames, 5, DaisiFilterEigNames[eig], &eig, NULL));
+  PetscCall(PetscOptionsEList("-letkf_eigensolver", "Symmetric eigensolver of the ensemble-space problems: auto (built-in qr up to 64 wide, LAPACK syevd above), LAPACK syev, syevr, syevd, or the built-in qr", "", DaisiFilterEigNames, 5, DaisiFilterEigNames[eig], &eig, NULL));
   f->eigsolver = eig;
   if (f->ops.setfromoptions) PetscCall(f->ops.setfromoptions(f, PetscOptionsObject));
   {
@@ -258,33 +258,38 @@ extern void dsyev_(const char *, const char *, const PetscBLASInt *, PetscReal *
 extern void dsyevd_(const char *, const char *, const PetscBLASInt *, PetscReal *, const PetscBLASInt *, PetscReal *, PetscReal *, const PetscBLASInt *, PetscBLASInt *, const PetscBLASInt *, PetscBLASInt *);
 extern void dsyevr_(const char *, const char *, const char *, const PetscBLASInt *, PetscReal *, const PetscBLASInt *, const PetscReal *, const PetscReal *, const PetscBLASInt *, const PetscBLASInt *, const PetscReal *, PetscBLASInt *, PetscReal *, PetscReal *, const PetscBLASInt *, PetscBLASInt *, PetscReal *, const PetscBLASInt *, PetscBLASInt *, const PetscBLASInt *, PetscBLASInt *);
 
+static PetscInt EigKindFor(PetscInt kind, PetscInt n)
+{
+  if (kind != DAISI_FILTER_EIG_AUTO) return kind;
+  return n <= 64 ? DAISI_FILTER_EIG_QR : DAISI_FILTER_EIG_SYEVD;
+}
+
 /* A small symmetric eigensolver without library call overhead (the per-point problems are
  * 5..40 wide, where LAPACK's drivers spend most of their time in bookkeeping): Householder
- * tridiagonalisation with the orthogonal factor accumulated, then implicit symmetric QR steps
- * with the Wilkinson shift (Golub & Van Loan, Algorithm 8.3.2) on the unreduced blocks.
- * A: lower triangle of a column-major (= upper of a row-major) symmetric matrix. Q, T: n x n
- * workspace. Output as from LAPACK: w eigenvalues (unsorted), E[q*n + i] component i of
- * vector q. */
-static PetscErrorCode SymEigQR(PetscInt n, const PetscReal A[], PetscReal w[], PetscReal E[], PetscReal Q[], PetscReal T[], PetscReal hv[])
+ * tridiagonalisation, then implicit symmetric QR steps with the Wilkinson shift (Golub & Van
+ * Loan, Algorithm 8.3.2) on the diagonal d and off-diagonal e of the unreduced blocks, the
+ * orthogonal factor accumulated as it goes (Q stored by rows: row q = eigenvector q, so every
+ * update is a contiguous, vectorised row operation).
+ *
+ * Tridiagonalise: A (the upper triangle of a row-major = lower of a column-major symmetric
+ * matrix is read) -> d, e (e[i] couples i and i+1), Q. T: n x n, hv: 2n scratch. */
+static void SymTridiagonalize(PetscInt n, PetscInt ld, const PetscReal A[], PetscReal d[], PetscReal e[], PetscReal Q[], PetscReal T[], PetscReal hv[])
 {
-  PetscInt steps = 0;
+  PetscReal *p = hv, *v = hv + ld;
 
-  PetscFunctionBegin;
   for (PetscInt i = 0; i < n; i++)
     for (PetscInt j = i; j < n; j++) T[i * n + j] = T[j * n + i] = A[i * n + j];
-  /* Q is kept transposed (row q = vector q) so that rotations touch contiguous rows */
   for (PetscInt i = 0; i < n; i++)
-    for (PetscInt j = 0; j < n; j++) Q[i * n + j] = i == j ? 1.0 : 0.0;
-  /* T <- H T H column by column; Q <- Q H */
+    for (PetscInt j = 0; j < ld; j++) Q[i * ld + j] = i == j ? 1.0 : 0.0;
+  /* T <- H T H, H = I - 2 v v^T zeroing column k below the subdiagonal; Q <- Q H */
   for (PetscInt k = 0; k + 2 < n; k++) {
     const PetscInt m = n - k - 1;
-    PetscReal     *v = w, sig = 0, alpha, vn = 0, c = 0; /* w as scratch for v (length m) */
-    PetscReal     *p = hv, *q = hv + n;
-    for (PetscInt j = 0; j < m; j++) sig += T[(k + 1 + j) * n + k] * T[(k + 1 + j) * n + k];
+    PetscReal     *Ts = T + (k + 1) * n + k + 1, sig = 0, alpha, vn = 0, c = 0;
+    for (PetscInt j = 0; j < m; j++) sig += T[k * n + k + 1 + j] * T[k * n + k + 1 + j]; /* row k = column k */
     sig = PetscSqrtReal(sig);
     if (sig == 0) continue;
-    alpha = T[(k + 1) * n + k] >= 0 ? -sig : sig;
-    for (PetscInt j = 0; j < m; j++) v[j] = T[(k + 1 + j) * n + k];
+    alpha = T[k * n + k + 1] >= 0 ? -sig : sig;
+    for (PetscInt j = 0; j < m; j++) v[j] = T[k * n + k + 1 + j];
     v[0] -= alpha;
     for (PetscInt j = 0; j < m; j++) vn += v[j] * v[j];
     vn = PetscSqrtReal(vn);
@@ -292,82 +297,99 @@ static PetscErrorCode SymEigQR(PetscInt n, const PetscReal A[], PetscReal w[], P
     for (PetscInt j = 0; j < m; j++) v[j] /= vn;
     for (PetscInt i = 0; i < m; i++) {
       PetscReal s = 0;
-      for (PetscInt j = 0; j < m; j++) s += T[(k + 1 + i) * n + k + 1 + j] * v[j];
+      for (PetscInt j = 0; j < m; j++) s += Ts[i * n + j] * v[j];
       p[i] = s;
       c += v[i] * s;
     }
-    for (PetscInt i = 0; i < m; i++) q[i] = p[i] - c * v[i];
+    for (PetscInt i = 0; i < m; i++) p[i] -= c * v[i];
     for (PetscInt i = 0; i < m; i++)
-      for (PetscInt j = 0; j < m; j++) T[(k + 1 + i) * n + k + 1 + j] -= 2.0 * (v[i] * q[j] + q[i] * v[j]);
+      for (PetscInt j = 0; j < m; j++) Ts[i * n + j] -= 2.0 * (v[i] * p[j] + p[i] * v[j]);
     for (PetscInt j = 0; j < m; j++) T[(k + 1 + j) * n + k] = T[k * n + k + 1 + j] = 0;
     T[(k + 1) * n + k] = T[k * n + k + 1] = alpha;
-    for (PetscInt i = 0; i < n; i++) p[i] = 0; /* p = 2 Q v (Q^T stored) */
+    for (PetscInt i = 0; i < ld; i++) p[i] = 0; /* p = 2 Q v (Q^T stored) */
     for (PetscInt j = 0; j < m; j++) {
-      const PetscReal *qj = Q + (k + 1 + j) * n, vj = 2.0 * v[j];
-      for (PetscInt i = 0; i < n; i++) p[i] += qj[i] * vj;
+      const PetscReal *qj = Q + (k + 1 + j) * ld, vj = 2.0 * v[j];
+      for (PetscInt i = 0; i < ld; i++) p[i] += qj[i] * vj;
     }
     for (PetscInt j = 0; j < m; j++) {
-      PetscReal *qj = Q + (k + 1 + j) * n, vj = v[j];
-      for (PetscInt i = 0; i < n; i++) qj[i] -= p[i] * vj;
+      PetscReal *qj = Q + (k + 1 + j) * ld, vj = v[j];
+      for (PetscInt i = 0; i < ld; i++) qj[i] -= p[i] * vj;
     }
   }
-  /* implicit QR steps on the tridiagonal T, rotations accumulated into Q */
-  for (;;) {
-    PetscInt l, m;
-    for (PetscInt i = 0; i + 1 < n; i++)
-      if (PetscAbsReal(T[(i + 1) * n + i]) <= PETSC_MACHINE_EPSILON * (PetscAbsReal(T[i * n + i]) + PetscAbsReal(T[(i + 1) * n + i + 1]))) T[(i + 1) * n + i] = T[i * n + i + 1] = 0;
-    for (m = n - 1; m > 0 && T[m * n + m - 1] == 0; m--) { }
-    if (m == 0) break;
-    PetscCheck(steps++ < 60 * n, PETSC_COMM_SELF, PETSC_ERR_NOT_CONVERGED, "symmetric QR eigensolver did not converge on a %" PetscInt_FMT " x %" PetscInt_FMT " problem", n, n);
-    for (l = m - 1; l > 0 && T[l * n + l - 1] != 0; l--) { }
-    {
-      const PetscReal dd = 0.5 * (T[(m - 1) * n + m - 1] - T[m * n + m]), ee = T[m * n + m - 1], hyp = PetscSqrtReal(dd * dd + ee * ee);
-      const PetscReal mu = T[m * n + m] - ee * ee / (dd + (dd >= 0 ? hyp : -hyp));
-      PetscReal       x = T[l * n + l] - mu, z = T[(l + 1) * n + l];
-      for (PetscInt k = l; k < m; k++) {
-        const PetscReal r = PetscSqrtReal(x * x + z * z), c = r > 0 ? x / r : 1.0, s = r > 0 ? -z / r : 0.0;
-        const PetscInt  lo = PetscMax(l, k - 1), hi = PetscMin(m, k + 2);
-        for (PetscInt j = lo; j <= hi; j++) {
-          const PetscReal tk = T[k * n + j], tk1 = T[(k + 1) * n + j];
-          T[k * n + j]       = c * tk - s * tk1;
-          T[(k + 1) * n + j] = s * tk + c * tk1;
+  for (PetscInt i = 0; i < n; i++) {
+    d[i] = T[i * n + i];
+    e[i] = i + 1 < n ? T[(i + 1) * n + i] : 0;
+  }
+}
+
+/* Implicit QR steps on nb <= DAISI_FILTER_EIG_BATCH independent tridiagonal problems at once.
+ * A rotation is a chain of dependent operations (square root, division, the 2 x 2 update that
+ * feeds the next rotation), so one problem leaves the core mostly waiting; the problems take
+ * turns rotation by rotation, and their chains overlap. Each problem performs exactly the
+ * operations it would alone. Rotation k acts on rows/columns k, k+1: T <- G^T T G,
+ * G^T = [c -s; s c]; Q <- G^T Q. On return d holds the eigenvalues (unsorted). */
+static PetscErrorCode TridiagonalQR(PetscInt nb, const PetscInt n[], const PetscInt ld[], PetscReal *const d[], PetscReal *const e[], PetscReal *const Q[])
+{
+  PetscInt  l[DAISI_FILTER_EIG_BATCH], m[DAISI_FILTER_EIG_BATCH], k[DAISI_FILTER_EIG_BATCH], steps[DAISI_FILTER_EIG_BATCH], active = nb;
+  PetscReal x[DAISI_FILTER_EIG_BATCH], z[DAISI_FILTER_EIG_BATCH];
+
+  PetscFunctionBegin;
+  for (PetscInt b = 0; b < nb; b++) l[b] = m[b] = k[b] = steps[b] = 0; /* k == m: a new step is due */
+  while (active) {
+    for (PetscInt b = 0; b < nb; b++) {
+      PetscReal     *db = d[b], *eb = e[b];
+      const PetscInt nn = n[b];
+      if (k[b] < 0) continue; /* converged */
+      if (k[b] >= m[b]) {     /* deflate; the trailing unreduced block l..m; its Wilkinson shift */
+        PetscInt mm, ll;
+        for (PetscInt i = 0; i + 1 < nn; i++)
+          if (PetscAbsReal(eb[i]) <= PETSC_MACHINE_EPSILON * (PetscAbsReal(db[i]) + PetscAbsReal(db[i + 1]))) eb[i] = 0;
+        for (mm = nn - 1; mm > 0 && eb[mm - 1] == 0; mm--) { }
+        if (mm <= 0) {
+          k[b] = -1;
+          active--;
+          continue;
         }
-        for (PetscInt i = lo; i <= hi; i++) {
-          const PetscReal tk = T[i * n + k], tk1 = T[i * n + k + 1];
-          T[i * n + k]       = c * tk - s * tk1;
-          T[i * n + k + 1]   = s * tk + c * tk1;
-        }
+        PetscCheck(steps[b]++ < 60 * nn, PETSC_COMM_SELF, PETSC_ERR_NOT_CONVERGED, "symmetric QR eigensolver did not converge on a %" PetscInt_FMT " x %" PetscInt_FMT " problem", nn, nn);
+        for (ll = mm - 1; ll > 0 && eb[ll - 1] != 0; ll--) { }
         {
-          PetscReal *qk = Q + k * n, *qk1 = Q + (k + 1) * n;
-          for (PetscInt i = 0; i < n; i++) {
-            const PetscReal a = qk[i], b = qk1[i];
-            qk[i]             = c * a - s * b;
-            qk1[i]            = s * a + c * b;
-          }
+          const PetscReal dd = 0.5 * (db[mm - 1] - db[mm]), ee = eb[mm - 1], hyp = PetscSqrtReal(dd * dd + ee * ee);
+          const PetscReal mu = db[mm] - ee * ee / (dd + (dd >= 0 ? hyp : -hyp));
+          x[b] = db[ll] - mu;
+          z[b] = eb[ll];
         }
-        if (k + 1 < m) {
-          x = T[(k + 1) * n + k];
-          z = T[(k + 2) * n + k];
+        l[b] = k[b] = ll;
+        m[b]        = mm;
+      }
+      {
+        const PetscInt  kk = k[b];
+        const PetscReal r = PetscSqrtReal(x[b] * x[b] + z[b] * z[b]), ri = r > 0 ? 1.0 / r : 0.0, c = r > 0 ? x[b] * ri : 1.0, s = -z[b] * ri;
+        const PetscReal a = db[kk], bb = eb[kk], f = db[kk + 1], cs = c * s;
+        PetscReal      *qk = Q[b] + kk * ld[b], *qk1 = qk + ld[b];
+        if (kk > l[b]) eb[kk - 1] = r; /* the bulge chased into the off-diagonal */
+        db[kk]     = c * c * a - 2 * cs * bb + s * s * f;
+        db[kk + 1] = s * s * a + 2 * cs * bb + c * c * f;
+        eb[kk]     = cs * (a - f) + (c * c - s * s) * bb;
+        for (PetscInt i = 0; i < ld[b]; i++) {
+          const PetscReal u = qk[i], t = qk1[i];
+          qk[i]                = c * u - s * t;
+          qk1[i]               = s * u + c * t;
         }
+        if (kk + 1 < m[b]) { /* the new bulge at (k+2, k) */
+          x[b] = eb[kk];
+          z[b] = -s * eb[kk + 1];
+          eb[kk + 1] *= c;
+        }
+        k[b] = kk + 1;
       }
     }
-  }
-  for (PetscInt q = 0; q < n; q++) {
-    w[q] = T[q * n + q];
-    for (PetscInt i = 0; i < n; i++) E[q * n + i] = Q[q * n + i];
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscInt EigKindFor(PetscInt kind, PetscInt n)
-{
-  if (kind != DAISI_FILTER_EIG_AUTO) return kind;
-  return n <= 32 ? DAISI_FILTER_EIG_SYEV : DAISI_FILTER_EIG_SYEVD;
-}
-
 PetscErrorCode DaisiFilterEigCreate(PetscInt nmax, PetscInt kind, DaisiFilterEig *eig)
 {
-  PetscBLASInt n, info, lw = -1, liw = -1, m, il = 1, iu, isz[2], iwq = 0, lwork = 1, liwork = 1;
+  PetscBLASInt n, info, lw = -1, liw = -1, m, il = 1, iu, isz[2], iwq = 0, lwork = 1, liwork = 1, ldmax;
   PetscReal    wq = 0, dummy[2] = {0, 0}, vl = 0, vu = 0, tol = 0;
 
   PetscFunctionBegin;
@@ -390,9 +412,10 @@ PetscErrorCode DaisiFilterEigCreate(PetscInt nmax, PetscInt kind, DaisiFilterEig
   liwork      = PetscMax(liwork, iwq + 1);
   eig->lwork  = PetscMax(lwork, 3 * n);
   eig->liwork = liwork + 2 * n; /* + isuppz of dsyevr */
-  PetscCall(DaisiFilterAlignedMalloc((size_t)eig->lwork + 2 * (size_t)n * n + 2 * (size_t)n + 32, &eig->mem, &eig->work));
-  eig->Q = eig->work + eig->lwork + 8 - eig->lwork % 8;
-  eig->T  = eig->Q + (size_t)n * n + 8 - (n * n) % 8;
+  ldmax = (n + 7) / 8 * 8;
+  PetscCall(DaisiFilterAlignedMalloc((size_t)eig->lwork + (size_t)n * ldmax + (size_t)n * n + 3 * (size_t)ldmax + 32, &eig->mem, &eig->work));
+  eig->Q  = eig->work + eig->lwork + 8 - eig->lwork % 8;
+  eig->T  = eig->Q + (size_t)n * ldmax; /* a multiple of 8 */
   eig->hv = eig->T + (size_t)n * n + 8 - (n * n) % 8;
   PetscCall(PetscMalloc1(eig->liwork, &eig->iwork));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -414,8 +437,10 @@ PetscErrorCode DaisiFilterEigSolve(DaisiFilterEig *eig, PetscInt n_, PetscReal A
 
   PetscFunctionBegin;
   PetscCheck(n_ <= eig->nmax, PETSC_COMM_SELF, PETSC_ERR_PLIB, "eigenproblem of size %" PetscInt_FMT " exceeds the workspace (%" PetscInt_FMT ")", n_, eig->nmax);
-  if (kind == DAISI_FILTER_EIG_QR) {
-    PetscCall(SymEigQR(n_, A, w, E, eig->Q, eig->T, eig->hv));
+  if (kind == DAISI_FILTER_EIG_QR) { /* A is copied first, so E may be A */
+    PetscReal *e = eig->hv + 2 * n_;
+    SymTridiagonalize(n_, n_, A, w, e, E, eig->T, eig->hv);
+    PetscCall(TridiagonalQR(1, &n_, &n_, &w, &e, &E));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   if (kind == DAISI_FILTER_EIG_SYEVR) {
@@ -428,6 +453,60 @@ PetscErrorCode DaisiFilterEigSolve(DaisiFilterEig *eig, PetscInt n_, PetscReal A
   }
   PetscCheck(info == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "LAPACK symmetric eigensolver (d%s) failed on a %d x %d problem, info %d", DaisiFilterEigNames[kind], (int)n, (int)n, (int)info);
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiFilterEigFactor(PetscInt nb, DaisiFilterEig eig[], const PetscInt n[], const PetscReal *const A[], PetscReal *const w[])
+{
+  PetscInt   nq = 0;
+  PetscInt   qn[DAISI_FILTER_EIG_BATCH], qld[DAISI_FILTER_EIG_BATCH];
+  PetscReal *qd[DAISI_FILTER_EIG_BATCH], *qe[DAISI_FILTER_EIG_BATCH], *qQ[DAISI_FILTER_EIG_BATCH];
+
+  PetscFunctionBegin;
+  PetscCheck(nb <= DAISI_FILTER_EIG_BATCH, PETSC_COMM_SELF, PETSC_ERR_PLIB, "batch of %" PetscInt_FMT " eigenproblems exceeds %d", nb, DAISI_FILTER_EIG_BATCH);
+  for (PetscInt b = 0; b < nb; b++) {
+    DaisiFilterEig *eg = &eig[b];
+    PetscCheck(n[b] <= eg->nmax, PETSC_COMM_SELF, PETSC_ERR_PLIB, "eigenproblem of size %" PetscInt_FMT " exceeds the workspace (%" PetscInt_FMT ")", n[b], eg->nmax);
+    eg->n  = n[b];
+    eg->ld = n[b];
+    if (EigKindFor(eg->kind, n[b]) == DAISI_FILTER_EIG_QR) {
+      eg->ld = (n[b] + 7) / 8 * 8; /* whole vector registers per row */
+      SymTridiagonalize(n[b], eg->ld, A[b], w[b], eg->hv + 2 * eg->ld, eg->Q, eg->T, eg->hv);
+      qn[nq]  = n[b];
+      qld[nq] = eg->ld;
+      qd[nq]  = w[b];
+      qe[nq]  = eg->hv + 2 * eg->ld;
+      qQ[nq] = eg->Q;
+      nq++;
+    } else {
+      PetscCall(PetscArraycpy(eg->T, A[b], (size_t)n[b] * n[b])); /* the LAPACK drivers overwrite their input */
+      PetscCall(DaisiFilterEigSolve(eg, n[b], eg->T, w[b], eg->Q));
+    }
+  }
+  PetscCall(TridiagonalQR(nq, qn, qld, qd, qe, qQ));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+void DaisiFilterEigToBasis(const DaisiFilterEig *eig, PetscReal v[])
+{
+  const PetscInt n = eig->n;
+  for (PetscInt q = 0; q < n; q++) {
+    const PetscReal *e = eig->Q + q * eig->ld;
+    PetscReal        s = 0;
+    for (PetscInt i = 0; i < n; i++) s += e[i] * v[i];
+    eig->hv[q] = s;
+  }
+  for (PetscInt q = 0; q < n; q++) v[q] = eig->hv[q];
+}
+
+void DaisiFilterEigFromBasis(const DaisiFilterEig *eig, PetscReal a[])
+{
+  const PetscInt n = eig->n;
+  for (PetscInt i = 0; i < n; i++) eig->hv[i] = 0;
+  for (PetscInt q = 0; q < n; q++) {
+    const PetscReal *e = eig->Q + q * eig->ld, s = a[q];
+    for (PetscInt i = 0; i < n; i++) eig->hv[i] += s * e[i];
+  }
+  for (PetscInt i = 0; i < n; i++) a[i] = eig->hv[i];
 }
 
 void DaisiFilterRelax(PetscInt M, PetscReal rtpp, PetscReal rtps, const PetscReal z[], PetscReal xp[])

@@ -72,23 +72,35 @@ PETSC_INTERN PetscErrorCode DaisiFilterEnsSpaceParamsSetFromOptions(DaisiFilter 
 
 /* Eigen-decomposition A = E diag(w) E^T of a symmetric n x n matrix (lower triangle of the
  * column-major A, i.e. the upper triangle of a row-major one, is read). E is returned in E
- * column-major (eigenvector q = E + q*n), eigenvalues ascending. Workspace from
- * DaisiFilterEigWorkspace. Deterministic: same inputs and alignments, same outputs. */
-/* LAPACK drivers: auto picks dsyev (QR) for n <= 32 and dsyevd (divide and conquer) above,
- * the faster ones for these sizes (by n only, so the choice is layout independent) */
+ * column-major (eigenvector q = E + q*n); eigenvalues ascending from LAPACK, unsorted from qr.
+ * Workspace from DaisiFilterEigCreate(nmax). Deterministic: same inputs, same outputs.
+ * Exported (not public API) for the unit test tests/filter/test_eig.c. */
+/* Solvers: LAPACK's dsyev, dsyevr, dsyevd, or the built-in Householder + implicit QR (qr).
+ * auto picks qr for n <= 64 (LAPACK's drivers spend most of their time in bookkeeping on such
+ * small problems) and dsyevd above; by n only, so the choice is layout independent. */
 enum { DAISI_FILTER_EIG_AUTO, DAISI_FILTER_EIG_SYEV, DAISI_FILTER_EIG_SYEVR, DAISI_FILTER_EIG_SYEVD, DAISI_FILTER_EIG_QR };
-PETSC_INTERN const char *const DaisiFilterEigNames[];
+PETSC_EXTERN const char *const DaisiFilterEigNames[];
 typedef struct {
-  PetscInt     nmax;
-  PetscInt     kind;
-  PetscBLASInt lwork, liwork;
-  PetscReal   *work, *Q, *T, *hv; /* hv: 2n scratch of the QR solver */
+  PetscInt      nmax;
+  PetscInt      kind;
+  PetscBLASInt  lwork, liwork;
+  PetscReal    *work, *Q, *T, *hv; /* Q: n x ld, T: n x n, hv: 3 ld scratch (ld: n rounded up to 8) */
   PetscBLASInt *iwork;
-  void        *mem;
+  void         *mem;
+  PetscInt      n, ld; /* the last DaisiFilterEigFactor: its vectors are the rows of Q, stride ld */
 } DaisiFilterEig;
-PETSC_INTERN PetscErrorCode DaisiFilterEigCreate(PetscInt nmax, PetscInt kind, DaisiFilterEig *eig);
-PETSC_INTERN PetscErrorCode DaisiFilterEigDestroy(DaisiFilterEig *eig);
-PETSC_INTERN PetscErrorCode DaisiFilterEigSolve(DaisiFilterEig *eig, PetscInt n, PetscReal A[], PetscReal w[], PetscReal E[]);
+PETSC_EXTERN PetscErrorCode DaisiFilterEigCreate(PetscInt nmax, PetscInt kind, DaisiFilterEig *eig);
+PETSC_EXTERN PetscErrorCode DaisiFilterEigDestroy(DaisiFilterEig *eig);
+PETSC_EXTERN PetscErrorCode DaisiFilterEigSolve(DaisiFilterEig *eig, PetscInt n, PetscReal A[], PetscReal w[], PetscReal E[]);
+/* A = V diag(w) V^T with V kept in the object, for transforms that need V^T v and V a of a few
+ * vectors (two of each per LETKF point). A batch of nb <= DAISI_FILTER_EIG_BATCH independent
+ * problems (problem b in eig[b], size n[b]) is factored at once: the built-in QR solver
+ * interleaves them (same results as one at a time). A is read as in DaisiFilterEigSolve and left
+ * unchanged. ToBasis: v <- V^T v; FromBasis: a <- V a (n = the size of the last factorisation). */
+#define DAISI_FILTER_EIG_BATCH 4
+PETSC_EXTERN PetscErrorCode DaisiFilterEigFactor(PetscInt nb, DaisiFilterEig eig[], const PetscInt n[], const PetscReal *const A[], PetscReal *const w[]);
+PETSC_EXTERN void           DaisiFilterEigToBasis(const DaisiFilterEig *eig, PetscReal v[]);
+PETSC_EXTERN void           DaisiFilterEigFromBasis(const DaisiFilterEig *eig, PetscReal a[]);
 
 /* RTPP then RTPS on one point: z prior perturbations, xp analysis perturbations (in place) */
 PETSC_INTERN void DaisiFilterRelax(PetscInt M, PetscReal rtpp, PetscReal rtps, const PetscReal z[], PetscReal xp[]);

@@ -38,17 +38,19 @@ static PetscErrorCode LetkfOffsets(const DaisiGrid *g, PetscReal cutoff, PetscIn
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* One point's problem: built by LetkfPrepare*, factored in a batch, finished by LetkfFinish*. */
 typedef struct {
-  PetscReal *A, *E, *w, *Z, *z, *xp, *bvec, *s, *u;
-  void      *mem;
-} LetkfWork;
+  PetscReal *A, *w, *Z, *z, *xp, *bvec, *u; /* A: the M x M (or p x p) matrix; z: x'_b */
+  PetscReal *xj, mean;                      /* the point's members, their prior mean */
+  PetscInt   n;                             /* size of the eigenproblem (p or M) */
+  PetscBool  obsspace;
+} LetkfPoint;
 
 /* Ensemble space, as the formulas read: A = (k-1) I + Yb R^-1 Yb^T = E L E^T,
  * x'_a = sqrt(k-1) z E L^-1/2 E^T, mean increment z E L^-1 E^T Yb R^-1 d (z = X'_b). */
-static PetscErrorCode LetkfSolveEnsembleSpace(DaisiFilterEig *eig, PetscInt M, PetscInt p, const PetscInt lo[], const PetscReal lw[], const PetscReal Yb[], const PetscReal d[], LetkfWork *wk, PetscReal *delta)
+static PetscErrorCode LetkfPrepareEnsembleSpace(PetscInt M, PetscInt p, const PetscInt lo[], const PetscReal lw[], const PetscReal Yb[], const PetscReal d[], LetkfPoint *pt)
 {
-  const PetscReal k1 = (PetscReal)(M - 1);
-  PetscReal      *A = wk->A, *b = wk->bvec;
+  PetscReal *A = pt->A, *b = pt->bvec;
 
   PetscFunctionBegin;
   PetscCall(PetscArrayzero(A, M * M));
@@ -63,35 +65,38 @@ static PetscErrorCode LetkfSolveEnsembleSpace(DaisiFilterEig *eig, PetscInt M, P
       b[a] += wd * y[a];
     }
   }
-  for (PetscInt a = 0; a < M; a++) A[a * M + a] += k1;
-  PetscCall(DaisiFilterEigSolve(eig, M, A, wk->w, wk->E));
-  *delta = 0;
-  for (PetscInt q = 0; q < M; q++) {
-    const PetscReal *e = wk->E + q * M;
-    PetscReal        u = 0, c = 0;
-    for (PetscInt a = 0; a < M; a++) {
-      u += e[a] * wk->z[a];
-      c += e[a] * b[a];
-    }
-    *delta += u * c / wk->w[q];
-    wk->s[q] = PetscSqrtReal(k1 / wk->w[q]) * u;
-  }
-  PetscCall(PetscArrayzero(wk->xp, M));
-  for (PetscInt q = 0; q < M; q++) {
-    const PetscReal *e = wk->E + q * M, s = wk->s[q];
-    for (PetscInt a = 0; a < M; a++) wk->xp[a] += s * e[a];
-  }
+  for (PetscInt a = 0; a < M; a++) A[a * M + a] += (PetscReal)(M - 1);
+  pt->n        = M;
+  pt->obsspace = PETSC_FALSE;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* The same transform through the p x p problem Z Z^T = U S U^T, Z = R^-1/2 Yb^T (p < M):
- * A = (k-1) I + sum_q s_q v_q v_q^T with v_q = Z^T u_q / sqrt(s_q), hence
- *   sqrt(k-1) z A^-1/2 = z + sqrt(k-1) sum_q g_q (z.v_q) v_q,  g_q = (k-1+s_q)^-1/2 - (k-1)^-1/2,
- *   z A^-1 Yb R^-1 d   = sum_q (Z z . u_q)(u_q . R^-1/2 d) / (k-1+s_q). */
-static PetscErrorCode LetkfSolveObsSpace(DaisiFilterEig *eig, PetscInt M, PetscInt p, const PetscInt lo[], const PetscReal lw[], const PetscReal Yb[], const PetscReal d[], LetkfWork *wk, PetscReal *delta)
+static PetscErrorCode LetkfFinishEnsembleSpace(const DaisiFilterEig *eig, PetscInt M, LetkfPoint *pt, PetscReal *delta)
 {
-  const PetscReal k1 = (PetscReal)(M - 1), sk1 = PetscSqrtReal(k1);
-  PetscReal      *Z = wk->Z, *B = wk->A, *c = wk->bvec, *Zz = wk->u;
+  const PetscReal k1 = (PetscReal)(M - 1);
+
+  PetscFunctionBegin;
+  PetscCall(PetscArraycpy(pt->xp, pt->z, M));
+  DaisiFilterEigToBasis(eig, pt->xp);   /* E^T z */
+  DaisiFilterEigToBasis(eig, pt->bvec); /* E^T b */
+  *delta = 0;
+  for (PetscInt q = 0; q < M; q++) {
+    *delta += pt->xp[q] * pt->bvec[q] / pt->w[q];
+    pt->xp[q] *= PetscSqrtReal(k1 / pt->w[q]);
+  }
+  DaisiFilterEigFromBasis(eig, pt->xp);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The same transform through the p x p problem B = Z Z^T = U S U^T, Z = R^-1/2 Yb^T (p < M).
+ * A = (k-1) I + Z^T Z, so functions of A act on the row space of Z through B:
+ *   sqrt(k-1) A^-1/2 z = z + Z^T U gamma(S) U^T Z z,
+ *     gamma(s) = (sqrt((k-1)/(k-1+s)) - 1) / s = -1 / (sqrt(k-1+s) (sqrt(k-1) + sqrt(k-1+s))),
+ *   z A^-1 Yb R^-1 d   = sum_q (U^T Z z)_q (U^T R^-1/2 d)_q / (k-1+s_q).
+ * Zz is kept in u, R^-1/2 d in bvec. */
+static PetscErrorCode LetkfPrepareObsSpace(PetscInt M, PetscInt p, const PetscInt lo[], const PetscReal lw[], const PetscReal Yb[], const PetscReal d[], LetkfPoint *pt)
+{
+  PetscReal *Z = pt->Z, *B = pt->A;
 
   PetscFunctionBegin;
   for (PetscInt k = 0; k < p; k++) {
@@ -99,10 +104,10 @@ static PetscErrorCode LetkfSolveObsSpace(DaisiFilterEig *eig, PetscInt M, PetscI
     PetscReal        zz = 0;
     for (PetscInt a = 0; a < M; a++) {
       Z[k * M + a] = sw * y[a];
-      zz += Z[k * M + a] * wk->z[a];
+      zz += Z[k * M + a] * pt->z[a];
     }
-    Zz[k] = zz;
-    c[k]  = sw * d[lo[k]];
+    pt->u[k]    = zz;
+    pt->bvec[k] = sw * d[lo[k]];
   }
   for (PetscInt k = 0; k < p; k++)
     for (PetscInt l = k; l < p; l++) {
@@ -110,24 +115,57 @@ static PetscErrorCode LetkfSolveObsSpace(DaisiFilterEig *eig, PetscInt M, PetscI
       for (PetscInt a = 0; a < M; a++) s += Z[k * M + a] * Z[l * M + a];
       B[k * p + l] = s;
     }
-  PetscCall(DaisiFilterEigSolve(eig, p, B, wk->w, wk->E));
-  PetscCall(PetscArraycpy(wk->xp, wk->z, M));
+  pt->n        = p;
+  pt->obsspace = PETSC_TRUE;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode LetkfFinishObsSpace(const DaisiFilterEig *eig, PetscInt M, LetkfPoint *pt, PetscReal *delta)
+{
+  const PetscInt  p  = pt->n;
+  const PetscReal k1 = (PetscReal)(M - 1), sk1 = PetscSqrtReal(k1);
+  PetscReal      *Zz = pt->u, *c = pt->bvec;
+
+  PetscFunctionBegin;
+  DaisiFilterEigToBasis(eig, Zz); /* U^T Z z */
+  DaisiFilterEigToBasis(eig, c);  /* U^T R^-1/2 d */
   *delta = 0;
   for (PetscInt q = 0; q < p; q++) {
-    const PetscReal  sq = wk->w[q], *uq = wk->E + q * p;
-    PetscReal        uz = 0, uc = 0, g, coef;
-    if (!(sq > 1e-12 * k1)) continue; /* null direction: contributes O(s_q / (k-1)) only */
-    for (PetscInt k = 0; k < p; k++) {
-      uz += uq[k] * Zz[k];
-      uc += uq[k] * c[k];
-    }
-    *delta += uz * uc / (k1 + sq);
-    g    = -sq / (sk1 * PetscSqrtReal(k1 + sq) * (sk1 + PetscSqrtReal(k1 + sq)));
-    coef = sk1 * g * uz / sq;
-    for (PetscInt k = 0; k < p; k++) {
-      const PetscReal cu = coef * uq[k], *zk = Z + k * M;
-      for (PetscInt a = 0; a < M; a++) wk->xp[a] += cu * zk[a];
-    }
+    const PetscReal r = PetscSqrtReal(k1 + pt->w[q]);
+    *delta += Zz[q] * c[q] / (k1 + pt->w[q]);
+    Zz[q] *= -1.0 / (r * (sk1 + r)); /* gamma(s_q), finite at s_q = 0 */
+  }
+  DaisiFilterEigFromBasis(eig, Zz);
+  PetscCall(PetscArraycpy(pt->xp, pt->z, M));
+  for (PetscInt k = 0; k < p; k++) {
+    const PetscReal  y = Zz[k], *zk = pt->Z + k * M;
+    for (PetscInt a = 0; a < M; a++) pt->xp[a] += y * zk[a];
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Factor the prepared problems of nb points together, then finish each: analysis members
+ * mean + delta + x'_a (after RTPP/RTPS) written back in place. */
+static PetscErrorCode LetkfFlush(DaisiFilter f, PetscInt M, PetscInt nb, LetkfPoint pt[], DaisiFilterEig eig[])
+{
+  PetscInt         n[DAISI_FILTER_EIG_BATCH] = {0};
+  const PetscReal *A[DAISI_FILTER_EIG_BATCH] = {NULL};
+  PetscReal       *w[DAISI_FILTER_EIG_BATCH] = {NULL};
+
+  PetscFunctionBegin;
+  if (!nb) PetscFunctionReturn(PETSC_SUCCESS);
+  for (PetscInt b = 0; b < nb; b++) {
+    n[b] = pt[b].n;
+    A[b] = pt[b].A;
+    w[b] = pt[b].w;
+  }
+  PetscCall(DaisiFilterEigFactor(nb, eig, n, A, w));
+  for (PetscInt b = 0; b < nb; b++) {
+    PetscReal delta;
+    if (pt[b].obsspace) PetscCall(LetkfFinishObsSpace(&eig[b], M, &pt[b], &delta));
+    else PetscCall(LetkfFinishEnsembleSpace(&eig[b], M, &pt[b], &delta));
+    DaisiFilterRelax(M, f->rtpp, f->rtps, pt[b].z, pt[b].xp);
+    for (PetscInt m = 0; m < M; m++) pt[b].xj[m] = pt[b].mean + delta + pt[b].xp[m];
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -137,19 +175,25 @@ static PetscErrorCode DaisiFilterAnalysis_LETKF(DaisiFilter f, DaisiFilterContex
   const DaisiGrid   *g = &c->grid;
   const DaisiObsSet *obs = c->obs;
   const PetscInt     M = c->M, ncell = g->ny * g->nx;
-  PetscInt           noff, *cstart, *cobs, *lo, maxp = 0;
+  PetscInt           noff, *cstart, *cobs, *lo, *colo, *ywrap, *xwrap, maxp = 0;
   PetscInt64         sump = 0;
-  PetscReal         *fv, *lw, *base;
+  PetscReal         *fv, *lw, *colw, *base;
   LocalOffset       *off;
-  LetkfWork          wk;
-  DaisiFilterEig     eig;
+  LetkfPoint         pts[DAISI_FILTER_EIG_BATCH];
+  DaisiFilterEig     eig[DAISI_FILTER_EIG_BATCH];
+  PetscInt           nlanes, nb = 0;
+  void              *mem;
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(DAISI_FilterLocalAnalyses, 0, 0, 0, 0));
   PetscCall(LetkfOffsets(g, f->cutoff, &noff, &off));
   /* observation lookup: the observations of every grid column, in index order */
   PetscCall(PetscCalloc1(ncell + 1, &cstart));
-  PetscCall(PetscMalloc3(PetscMax(1, c->nobs), &cobs, PetscMax(1, c->nobs), &lo, PetscMax(1, c->nobs), &lw));
+  PetscCall(PetscMalloc5(PetscMax(1, c->nobs), &cobs, PetscMax(1, c->nobs), &lo, PetscMax(1, c->nobs), &lw, PetscMax(1, c->nobs), &colo, PetscMax(1, c->nobs), &colw));
+  /* periodic wrap of y + dy, x + dx (offsets are within (-n, n)) without a division */
+  PetscCall(PetscMalloc2(3 * g->ny, &ywrap, 3 * g->nx, &xwrap));
+  for (PetscInt i = 0; i < 3 * g->ny; i++) ywrap[i] = i % g->ny;
+  for (PetscInt i = 0; i < 3 * g->nx; i++) xwrap[i] = i % g->nx;
   for (PetscInt o = 0; o < c->nobs; o++) cstart[obs->iy[o] * g->nx + obs->ix[o] + 1]++;
   for (PetscInt i = 0; i < ncell; i++) cstart[i + 1] += cstart[i];
   {
@@ -163,56 +207,82 @@ static PetscErrorCode DaisiFilterAnalysis_LETKF(DaisiFilter f, DaisiFilterContex
   PetscCall(PetscMalloc1(g->nlev, &fv));
   for (PetscInt dl = 0; dl < g->nlev; dl++) fv[dl] = dl ? DaisiGaspariCohn(dl * f->lr / f->cutoff) : 1.0;
 
-  PetscCall(DaisiFilterAlignedMalloc((size_t)(4 * M * M + 6 * M + 64), &wk.mem, &base));
-  wk.A    = base;
-  wk.E    = wk.A + M * M;
-  wk.Z    = wk.E + M * M;
-  wk.w    = wk.Z + 2 * M * M;
-  wk.z    = wk.w + M + 8 - M % 8;
-  wk.xp   = wk.z + M + 8 - M % 8;
-  wk.bvec = wk.xp + M + 8 - M % 8;
-  wk.s    = wk.bvec + M + 8 - M % 8;
-  wk.u    = wk.s + M + 8 - M % 8;
-  PetscCall(DaisiFilterEigCreate(M, f->eigsolver, &eig));
+  /* Up to DAISI_FILTER_EIG_BATCH points are factored together (the built-in solver overlaps
+   * their latency-bound rotations); for large M one at a time, to bound the memory. Per point,
+   * every array 64-byte aligned: A M x M, Z p x M (p < M), five vectors of M. */
+  nlanes = M <= 64 ? DAISI_FILTER_EIG_BATCH : 1;
+  PetscCall(DaisiFilterAlignedMalloc((size_t)nlanes * (2 * M * M + 5 * M + 64), &mem, &base));
+  for (PetscInt b = 0; b < nlanes; b++) {
+    LetkfPoint *pt = &pts[b];
+    pt->A    = base + b * (2 * M * M + 5 * M + 64);
+    pt->Z    = pt->A + M * M + 8 - (M * M) % 8;
+    pt->w    = pt->Z + M * M + 8 - (M * M) % 8;
+    pt->z    = pt->w + M + 8 - M % 8;
+    pt->xp   = pt->z + M + 8 - M % 8;
+    pt->bvec = pt->xp + M + 8 - M % 8;
+    pt->u    = pt->bvec + M + 8 - M % 8;
+    PetscCall(DaisiFilterEigCreate(M, f->eigsolver, &eig[b]));
+  }
 
-  for (PetscInt j = 0; j < c->npts; j++) {
-    const PetscInt gi = j * c->size + c->rank, lev = gi / ncell, y = (gi % ncell) / g->nx, x = gi % g->nx;
-    PetscReal     *xj = c->x + j * M, mean = 0, delta = 0;
-    PetscInt       p  = 0;
+  /* Column by column: the local observations of a column (offset order, then index order; a
+   * function of the column only, so every layout sums in the same order) are gathered once and
+   * serve every level of the column held by this rank, each with its vertical factor. */
+  for (PetscInt cell = 0; cell < ncell; cell++) {
+    const PetscInt y = cell / g->nx, x = cell % g->nx;
+    PetscInt       pc = 0;
+    PetscBool      mine = PETSC_FALSE;
 
+    for (PetscInt lev = 0; lev < g->nlev; lev++) mine = (PetscBool)(mine || (lev * ncell + cell) % c->size == c->rank);
+    if (!mine) continue;
     for (PetscInt t = 0; t < noff; t++) {
-      PetscInt cy = (y + off[t].dy) % g->ny, cx = (x + off[t].dx) % g->nx, cell;
-      if (cy < 0) cy += g->ny;
-      if (cx < 0) cx += g->nx;
-      cell = cy * g->nx + cx;
-      for (PetscInt k = cstart[cell]; k < cstart[cell + 1]; k++) {
-        const PetscInt  o = cobs[k];
-        const PetscReal w = off[t].rho * fv[PetscAbsInt(obs->lev[o] - lev)] / (obs->sigma[o] * obs->sigma[o]);
+      const PetscInt cc = ywrap[y + off[t].dy + g->ny] * g->nx + xwrap[x + off[t].dx + g->nx];
+      for (PetscInt k = cstart[cc]; k < cstart[cc + 1]; k++) {
+        colo[pc]   = cobs[k];
+        colw[pc++] = off[t].rho / (obs->sigma[cobs[k]] * obs->sigma[cobs[k]]);
+      }
+    }
+    for (PetscInt lev = 0; lev < g->nlev; lev++) {
+      const PetscInt gi = lev * ncell + cell;
+      PetscReal     *xj;
+      PetscInt       p = 0;
+      LetkfPoint    *pt;
+
+      if (gi % c->size != c->rank) continue;
+      xj = c->x + (gi / c->size) * M;
+      for (PetscInt k = 0; k < pc; k++) {
+        const PetscReal w = colw[k] * fv[PetscAbsInt(obs->lev[colo[k]] - lev)];
         if (w > 0) {
-          lo[p] = o;
+          lo[p] = colo[k];
           lw[p] = w;
           p++;
         }
       }
+      sump += p;
+      maxp = PetscMax(maxp, p);
+      if (!p) continue; /* no local observation: the prior stands (relaxation is the identity) */
+      pt = &pts[nb++];
+      pt->xj   = xj;
+      pt->mean = 0;
+      for (PetscInt m = 0; m < M; m++) pt->mean += xj[m];
+      pt->mean /= M;
+      for (PetscInt m = 0; m < M; m++) pt->z[m] = xj[m] - pt->mean;
+      if (f->ensspace || p >= M) PetscCall(LetkfPrepareEnsembleSpace(M, p, lo, lw, c->Yb, c->d, pt));
+      else PetscCall(LetkfPrepareObsSpace(M, p, lo, lw, c->Yb, c->d, pt));
+      if (nb == nlanes) {
+        PetscCall(LetkfFlush(f, M, nb, pts, eig));
+        nb = 0;
+      }
     }
-    sump += p;
-    maxp = PetscMax(maxp, p);
-    if (!p) continue; /* no local observation: the prior stands (relaxation is the identity) */
-    for (PetscInt m = 0; m < M; m++) mean += xj[m];
-    mean /= M;
-    for (PetscInt m = 0; m < M; m++) wk.z[m] = xj[m] - mean;
-    if (f->ensspace || p >= M) PetscCall(LetkfSolveEnsembleSpace(&eig, M, p, lo, lw, c->Yb, c->d, &wk, &delta));
-    else PetscCall(LetkfSolveObsSpace(&eig, M, p, lo, lw, c->Yb, c->d, &wk, &delta));
-    DaisiFilterRelax(M, f->rtpp, f->rtps, wk.z, wk.xp);
-    for (PetscInt m = 0; m < M; m++) xj[m] = mean + delta + wk.xp[m];
   }
+  PetscCall(LetkfFlush(f, M, nb, pts, eig));
   f->stats.npoints     = c->npts;
   f->stats.nlocalobs   = sump;
   f->stats.maxlocalobs = maxp;
-  PetscCall(DaisiFilterEigDestroy(&eig));
-  PetscCall(PetscFree(wk.mem));
+  for (PetscInt b = 0; b < nlanes; b++) PetscCall(DaisiFilterEigDestroy(&eig[b]));
+  PetscCall(PetscFree(mem));
   PetscCall(PetscFree(fv));
-  PetscCall(PetscFree3(cobs, lo, lw));
+  PetscCall(PetscFree5(cobs, lo, lw, colo, colw));
+  PetscCall(PetscFree2(ywrap, xwrap));
   PetscCall(PetscFree(cstart));
   PetscCall(PetscFree(off));
   PetscCall(PetscLogEventEnd(DAISI_FilterLocalAnalyses, 0, 0, 0, 0));
