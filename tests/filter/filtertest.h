@@ -1,5 +1,6 @@
 /* Helpers shared by the ensemble and filter tests: failure counting, synthetic truths,
- * observation sets, ensembles built for every (G, P) grouping of the world. */
+ * observation sets, ensembles built for every (G, P) grouping of the world, and the dense
+ * ensemble moments and Kalman update the linear-Gaussian tests compare with. */
 #ifndef DAISI_FILTERTEST_H
 #define DAISI_FILTERTEST_H
 
@@ -109,6 +110,85 @@ static inline PetscReal MaxAbs(PetscInt n, const PetscReal a[])
   PetscReal d = 0;
   for (PetscInt i = 0; i < n; i++) d = PetscMax(d, PetscAbsReal(a[i]));
   return d;
+}
+
+/* Cholesky solve of the p x p SPD system S X = B for nrhs right-hand sides (row-major B: p x nrhs) */
+static inline PetscErrorCode CholSolve(PetscInt p, PetscReal S[], PetscInt nrhs, PetscReal B[])
+{
+  PetscFunctionBegin;
+  for (PetscInt j = 0; j < p; j++) {
+    for (PetscInt k = 0; k < j; k++) S[j * p + j] -= S[j * p + k] * S[j * p + k];
+    PetscCheck(S[j * p + j] > 0, PETSC_COMM_SELF, PETSC_ERR_PLIB, "test: S not positive definite");
+    S[j * p + j] = PetscSqrtReal(S[j * p + j]);
+    for (PetscInt i = j + 1; i < p; i++) {
+      for (PetscInt k = 0; k < j; k++) S[i * p + j] -= S[i * p + k] * S[j * p + k];
+      S[i * p + j] /= S[j * p + j];
+    }
+  }
+  for (PetscInt r = 0; r < nrhs; r++) {
+    for (PetscInt i = 0; i < p; i++) {
+      for (PetscInt k = 0; k < i; k++) B[i * nrhs + r] -= S[i * p + k] * B[k * nrhs + r];
+      B[i * nrhs + r] /= S[i * p + i];
+    }
+    for (PetscInt i = p - 1; i >= 0; i--) {
+      for (PetscInt k = i + 1; k < p; k++) B[i * nrhs + r] -= S[k * p + i] * B[k * nrhs + r];
+      B[i * nrhs + r] /= S[i * p + i];
+    }
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* Kalman update of (mu, P) (n, n x n) with observations of grid values (dense, independent of the
+ * filters); also returns krk[i] = (K R K^T)_ii */
+static inline PetscErrorCode KalmanUpdate(PetscInt n, const DaisiGrid *g, const DaisiObsSet *obs, PetscReal mu[], PetscReal P[], PetscReal krk[])
+{
+  const PetscInt p = obs->nobs;
+  PetscInt      *gi;
+  PetscReal     *S, *PHt, *KT, *inn;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc5(p, &gi, p * p, &S, n * p, &PHt, p * n, &KT, p, &inn));
+  for (PetscInt o = 0; o < p; o++) gi[o] = (obs->lev[o] * g->ny + obs->iy[o]) * g->nx + obs->ix[o];
+  for (PetscInt o = 0; o < p; o++) {
+    for (PetscInt q = 0; q < p; q++) S[o * p + q] = P[gi[o] * n + gi[q]] + (o == q ? obs->sigma[o] * obs->sigma[o] : 0);
+    for (PetscInt i = 0; i < n; i++) KT[o * n + i] = P[gi[o] * n + i]; /* H P */
+    inn[o] = obs->value[o] - mu[gi[o]];
+  }
+  for (PetscInt i = 0; i < n; i++)
+    for (PetscInt o = 0; o < p; o++) PHt[i * p + o] = P[i * n + gi[o]];
+  PetscCall(CholSolve(p, S, n, KT)); /* KT = S^-1 H P = K^T */
+  for (PetscInt i = 0; i < n; i++) {
+    krk[i] = 0;
+    for (PetscInt o = 0; o < p; o++) {
+      mu[i] += KT[o * n + i] * inn[o];
+      krk[i] += KT[o * n + i] * KT[o * n + i] * obs->sigma[o] * obs->sigma[o];
+    }
+  }
+  for (PetscInt i = 0; i < n; i++)
+    for (PetscInt j = 0; j < n; j++) {
+      PetscReal s = 0;
+      for (PetscInt o = 0; o < p; o++) s += PHt[i * p + o] * KT[o * n + j];
+      P[i * n + j] -= s;
+    }
+  PetscCall(PetscFree5(gi, S, PHt, KT, inn));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ensemble mean and (if P) covariance of M members of n values (member-major) */
+static inline void MeanCov(PetscInt M, PetscInt n, const PetscReal all[], PetscReal mu[], PetscReal P[])
+{
+  for (PetscInt i = 0; i < n; i++) {
+    mu[i] = 0;
+    for (PetscInt m = 0; m < M; m++) mu[i] += all[m * n + i];
+    mu[i] /= M;
+  }
+  if (!P) return;
+  for (PetscInt i = 0; i < n; i++)
+    for (PetscInt j = 0; j < n; j++) {
+      PetscReal s = 0;
+      for (PetscInt m = 0; m < M; m++) s += (all[m * n + i] - mu[i]) * (all[m * n + j] - mu[j]);
+      P[i * n + j] = s / (M - 1);
+    }
 }
 
 #endif

@@ -55,58 +55,6 @@ static PetscErrorCode Analyse(DaisiFilter f, DaisiEnsemble e, const DaisiObsSet 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static void MeanCov(PetscInt M, PetscInt n, const PetscReal all[], PetscReal mu[], PetscReal P[])
-{
-  for (PetscInt i = 0; i < n; i++) {
-    mu[i] = 0;
-    for (PetscInt m = 0; m < M; m++) mu[i] += all[m * n + i];
-    mu[i] /= M;
-  }
-  if (!P) return;
-  for (PetscInt i = 0; i < n; i++)
-    for (PetscInt j = 0; j < n; j++) {
-      PetscReal s = 0;
-      for (PetscInt m = 0; m < M; m++) s += (all[m * n + i] - mu[i]) * (all[m * n + j] - mu[j]);
-      P[i * n + j] = s / (M - 1);
-    }
-}
-
-/* Kalman update of (mu, P) with observations of grid values (dense, independent of the filters);
- * krk[i] = (K R K^T)_ii */
-static PetscErrorCode Kalman(PetscInt n, const DaisiGrid *g, const DaisiObsSet *obs, PetscReal mu[], PetscReal P[], PetscReal krk[])
-{
-  const PetscInt p = obs->nobs;
-  PetscInt      *gi;
-  PetscReal     *S, *KT, *PHt, *inn;
-
-  PetscFunctionBegin;
-  PetscCall(PetscMalloc5(p, &gi, p * p, &S, p * n, &KT, n * p, &PHt, p, &inn));
-  for (PetscInt o = 0; o < p; o++) gi[o] = (obs->lev[o] * g->ny + obs->iy[o]) * g->nx + obs->ix[o];
-  for (PetscInt o = 0; o < p; o++) {
-    for (PetscInt q = 0; q < p; q++) S[o * p + q] = P[gi[o] * n + gi[q]] + (o == q ? obs->sigma[o] * obs->sigma[o] : 0);
-    for (PetscInt i = 0; i < n; i++) KT[o * n + i] = P[gi[o] * n + i]; /* H P */
-    inn[o] = obs->value[o] - mu[gi[o]];
-  }
-  for (PetscInt i = 0; i < n; i++)
-    for (PetscInt o = 0; o < p; o++) PHt[i * p + o] = P[i * n + gi[o]];
-  PetscCall(DaisiTestSolve(p, S, n, KT)); /* K^T = S^-1 H P */
-  for (PetscInt i = 0; i < n; i++) {
-    krk[i] = 0;
-    for (PetscInt o = 0; o < p; o++) {
-      mu[i] += KT[o * n + i] * inn[o];
-      krk[i] += KT[o * n + i] * KT[o * n + i] * obs->sigma[o] * obs->sigma[o];
-    }
-  }
-  for (PetscInt i = 0; i < n; i++)
-    for (PetscInt j = 0; j < n; j++) {
-      PetscReal s = 0;
-      for (PetscInt o = 0; o < p; o++) s += PHt[i * p + o] * KT[o * n + j];
-      P[i * n + j] -= s;
-    }
-  PetscCall(PetscFree5(gi, S, KT, PHt, inn));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 int main(int argc, char **argv)
 {
   const PetscInt M = 45, Mbig = 500;
@@ -217,7 +165,7 @@ int main(int argc, char **argv)
     if (!rank) {
       MeanCov(Mbig, n, prior, mu, P);
       PetscCall(PetscArraycpy(mu2, mu, n));
-      PetscCall(Kalman(n, &g, &obs, mu, P, krk));
+      PetscCall(KalmanUpdate(n, &g, &obs, mu, P, krk));
     }
     for (PetscInt t = 0; t < 2; t++) {
       PetscCall(MakeFilter(types[t], "scalapack", NULL, NULL, "32", &f));
