@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
+#include "benchutil.h"
 
 extern void dgemm_(const char *, const char *, const int *, const int *, const int *, const double *, const double *, const int *, const double *, const int *, const double *, double *, const int *);
 
@@ -56,14 +56,6 @@ static double PeakRSSMB(void)
   return (double)ru.ru_maxrss / 1024.0;
 }
 
-/* CPU seconds of this process (robust against other jobs sharing the cores) */
-static double CpuSeconds(void)
-{
-  struct timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* dgemm rate of one rank (GFLOP/s) while every rank runs one: the peak the analysis is held to */
 static PetscErrorCode DgemmPeak(double *gflops)
 {
@@ -87,43 +79,6 @@ static PetscErrorCode DgemmPeak(double *gflops)
   }
   *gflops = 2.0 * n * n * (double)n / best * 1e-9;
   PetscCall(PetscFree3(a, b, c));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* a smooth truth with grid noise, the same on every rank */
-static void Truth(const DaisiGrid *g, PetscReal truth[])
-{
-  const DaisiRng r = DaisiRngMake(1, DAISI_RNG_TEST, 0, 0, 0);
-  for (PetscInt lev = 0; lev < g->nlev; lev++)
-    for (PetscInt y = 0; y < g->ny; y++)
-      for (PetscInt x = 0; x < g->nx; x++) {
-        const PetscInt gi = (lev * g->ny + y) * g->nx + x;
-        truth[gi] = 10 * PetscSinReal(2 * PETSC_PI * (x + 0.3 * lev * g->nx) / g->nx) * PetscCosReal(4 * PETSC_PI * y / g->ny) + 2 * DaisiRngNormal(&r, (uint64_t)gi);
-      }
-}
-
-/* linear observations of both levels at a fraction of the columns, sigma 1 */
-static PetscErrorCode MakeObs(const DaisiGrid *g, PetscReal fraction, const PetscReal truth[], DaisiObsSet *obs)
-{
-  const PetscInt ncol = g->ny * g->nx;
-  const DaisiRng r    = DaisiRngMake(2, DAISI_RNG_TEST, 0, 0, 0);
-  PetscInt      *site, nsite = 0;
-
-  PetscFunctionBegin;
-  PetscCall(PetscMalloc1(ncol, &site));
-  for (PetscInt c = 0; c < ncol; c++)
-    if (DaisiRngUniform(&r, (uint64_t)c) < fraction) site[nsite++] = c;
-  PetscCall(DaisiObsSetCreate(PETSC_COMM_WORLD, g->nlev * nsite, DAISI_OBS_OPERATOR_LINEAR, obs));
-  for (PetscInt lev = 0, o = 0; lev < g->nlev; lev++)
-    for (PetscInt k = 0; k < nsite; k++, o++) {
-      obs->lev[o]   = lev;
-      obs->iy[o]    = site[k] / g->nx;
-      obs->ix[o]    = site[k] % g->nx;
-      obs->sigma[o] = 1.0;
-      obs->value[o] = truth[lev * ncol + site[k]] + DaisiRngNormal(&r, (uint64_t)(ncol + o));
-    }
-  obs->cycle = 1;
-  PetscCall(PetscFree(site));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -199,11 +154,11 @@ int main(int argc, char **argv)
       PetscCall(DaisiEnsembleGetGrid(e, &g));
       d = DaisiGridGlobalSize(&g);
       PetscCall(PetscMalloc2(d, &truth, PetscMax(1, DaisiGridLocalSize(&g)), &tloc));
-      Truth(&g, truth);
+      BenchTruth(&g, truth);
       for (PetscInt lev = 0; lev < g.nlev; lev++)
         for (PetscInt y = 0; y < g.nyl; y++)
           for (PetscInt x = 0; x < g.nx; x++) tloc[(lev * g.nyl + y) * g.nx + x] = truth[(lev * g.ny + g.y0 + y) * g.nx + x];
-      PetscCall(MakeObs(&g, fraction, truth, &obs));
+      PetscCall(BenchMakeObs(&g, DAISI_OBS_OPERATOR_LINEAR, fraction, 1.0, truth, &obs));
       for (PetscInt s = 0; s < nsolvers; s++) {
         DaisiFilter f;
         double      best = 1e30, bestcpu = 1e30, tb[2] = {0, 0}, mem, flops, t0[2] = {0, 0}, t1[2] = {0, 0};
@@ -221,9 +176,9 @@ int main(int argc, char **argv)
           PetscCall(EventTimes(ev, t0));
           PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
           t = MPI_Wtime();
-          c = CpuSeconds();
+          c = BenchCpuSeconds();
           PetscCall(DaisiFilterAnalysis(f, e, &obs));
-          c = CpuSeconds() - c;
+          c = BenchCpuSeconds() - c;
           PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
           t = MPI_Wtime() - t;
           PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &c, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));

@@ -10,15 +10,7 @@
 #include <daisi/filter.h>
 #include <daisi/rng.h>
 #include <daisi/sys.h>
-#include <time.h>
-
-/* CPU seconds of this process (robust against other jobs sharing the cores) */
-static double CpuSeconds(void)
-{
-  struct timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "benchutil.h"
 
 typedef struct {
   const char          *name;
@@ -32,44 +24,6 @@ static const Scenario scenarios[] = {
   {"multimodal", DAISI_OBS_OPERATOR_SQUARED, 0.25, 1.0,  2500e3, 0.5},
   {"saturating", DAISI_OBS_OPERATOR_ARCTAN,  0.25, 0.01, 4500e3, 0.9},
 };
-
-/* a random smooth-ish truth (K): a few waves plus grid noise, same on every rank */
-static void Truth(const DaisiGrid *g, PetscReal truth[])
-{
-  const DaisiRng r = DaisiRngMake(1, DAISI_RNG_TEST, 0, 0, 0);
-  for (PetscInt lev = 0; lev < g->nlev; lev++)
-    for (PetscInt y = 0; y < g->ny; y++)
-      for (PetscInt x = 0; x < g->nx; x++) {
-        const PetscInt gi = (lev * g->ny + y) * g->nx + x;
-        truth[gi] = 10 * PetscSinReal(2 * PETSC_PI * (x + 0.3 * lev * g->nx) / g->nx) * PetscCosReal(4 * PETSC_PI * y / g->ny) + 2 * DaisiRngNormal(&r, (uint64_t)gi);
-      }
-}
-
-static PetscErrorCode MakeObs(const DaisiGrid *g, const Scenario *s, const PetscReal truth[], DaisiObsSet *obs)
-{
-  const PetscInt ncol = g->ny * g->nx;
-  const DaisiRng r    = DaisiRngMake(2, DAISI_RNG_TEST, 0, 0, 0);
-  PetscInt      *site, nsite = 0;
-
-  PetscFunctionBegin;
-  PetscCall(PetscMalloc1(ncol, &site));
-  for (PetscInt c = 0; c < ncol; c++)
-    if (DaisiRngUniform(&r, (uint64_t)c) < s->fraction) site[nsite++] = c;
-  PetscCall(DaisiObsSetCreate(PETSC_COMM_WORLD, g->nlev * nsite, s->op, obs));
-  for (PetscInt lev = 0, o = 0; lev < g->nlev; lev++)
-    for (PetscInt k = 0; k < nsite; k++, o++) {
-      PetscReal h;
-      obs->lev[o]   = lev;
-      obs->iy[o]    = site[k] / g->nx;
-      obs->ix[o]    = site[k] % g->nx;
-      obs->sigma[o] = s->sigma;
-      PetscCall(DaisiObsOperatorApply(obs->op, 1, &truth[lev * ncol + site[k]], &h));
-      obs->value[o] = h + s->sigma * DaisiRngNormal(&r, (uint64_t)(ncol + o));
-    }
-  obs->cycle = 1;
-  PetscCall(PetscFree(site));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
 
 /* best time of reps LETKF analyses of scenario s with M members; mean local obs count */
 static PetscErrorCode TimeAnalysis(const Scenario *s, PetscInt M, PetscInt reps, PetscReal *best, PetscReal *bestcpu, PetscReal *meanp, PetscInt *nobs)
@@ -90,11 +44,11 @@ static PetscErrorCode TimeAnalysis(const Scenario *s, PetscInt M, PetscInt reps,
   PetscCall(DaisiEnsembleSetUp(e));
   PetscCall(DaisiEnsembleGetGrid(e, &g));
   PetscCall(PetscMalloc2(DaisiGridGlobalSize(&g), &truth, PetscMax(1, DaisiGridLocalSize(&g)), &tloc));
-  Truth(&g, truth);
+  BenchTruth(&g, truth);
   for (PetscInt lev = 0; lev < g.nlev; lev++)
     for (PetscInt y = 0; y < g.nyl; y++)
       for (PetscInt x = 0; x < g.nx; x++) tloc[(lev * g.nyl + y) * g.nx + x] = truth[(lev * g.ny + g.y0 + y) * g.nx + x];
-  PetscCall(MakeObs(&g, s, truth, &obs));
+  PetscCall(BenchMakeObs(&g, s->op, s->fraction, s->sigma, truth, &obs));
   PetscCall(DaisiFilterCreate(PETSC_COMM_WORLD, &f));
   PetscCall(DaisiFilterSetType(f, DAISI_FILTER_LETKF));
   PetscCall(DaisiFilterLETKFSetCutoff(f, s->cutoff));
@@ -107,9 +61,9 @@ static PetscErrorCode TimeAnalysis(const Scenario *s, PetscInt M, PetscInt reps,
     PetscCall(DaisiEnsembleInitializeFromTruth(e, tloc));
     PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
     t0 = MPI_Wtime();
-    c0 = CpuSeconds();
+    c0 = BenchCpuSeconds();
     PetscCall(DaisiFilterAnalysis(f, e, &obs));
-    c1 = CpuSeconds() - c0;
+    c1 = BenchCpuSeconds() - c0;
     PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
     t1 = MPI_Wtime();
     PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &c1, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD));
