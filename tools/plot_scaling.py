@@ -101,6 +101,15 @@ def plots(idx, a):
             ax.text(0.5, 0.5, "no runs in the CSV", ha="center", transform=ax.transAxes)
         ax.set(**kw)
 
+    def ticks(ax, vals):
+        """plain numbers at the given x values (log axes), grid, legend"""
+        if vals:
+            ax.set_xticks(vals)
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+
     def line(ax, xs, ys, overs, label, **kw):
         kw.setdefault("ls", "-")
         p = ax.plot(xs, ys, label=label, **kw)[0]
@@ -128,11 +137,7 @@ def plots(idx, a):
     axset(axs[0], xscale="log", yscale="log", xlabel="ranks", ylabel="ms per model step", title="daisi-nature: strong scaling (dotted: ideal)")
     axset(axs[1], xscale="log", xlabel="ranks", ylabel="% of ModelAdvance (mean over ranks)", title="FFTs (solid), FFT transposes incl. output (dashed)")
     for ax in axs:
-        ax.set_xticks(sorted({k[1] for k in idx if k[0] == "nature"}))
-        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
+        ticks(ax, sorted({k[1] for k in idx if k[0] == "nature"}))
     fig.tight_layout()
     fig.savefig(os.path.join(a.o, "scaling_nature.png"), dpi=110)
     plt.close(fig)
@@ -148,11 +153,7 @@ def plots(idx, a):
             ys = [per(idx[k], e, idx[k]["summary"]["cycles"]) for k in ks]
             line(ax, [k[1] for k in ks], ys, [idx[k]["summary"]["oversubscribed"] for k in ks], name)
         axset(ax, xscale="log", yscale="log", xlabel="ranks", ylabel="s per cycle", title=title)
-        ax.set_xticks([k[1] for k in ks] or [1])
-        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ticks(ax, [k[1] for k in ks] or [1])
     fig.tight_layout()
     fig.savefig(os.path.join(a.o, "scaling_letkf.png"), dpi=110)
     plt.close(fig)
@@ -192,12 +193,7 @@ def plots(idx, a):
     axset(axs[1], xscale="log", yscale="log", xlabel="N", ylabel="s per cycle", title="grid size, 1 rank")
     for ax, vals in ((axs[0], sorted({k[3] for k in idx if k[0] == "letkf" and k[4] == a.n and k[1] == 1})),
                      (axs[1], sorted({k[4] for k in idx if k[0] in ("letkf", "daisi") and k[1] == 1}))):
-        if vals:
-            ax.set_xticks(vals)
-        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ticks(ax, vals)
     fig.tight_layout()
     fig.savefig(os.path.join(a.o, "scaling_size.png"), dpi=110)
     plt.close(fig)
