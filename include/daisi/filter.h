@@ -70,6 +70,8 @@ typedef const char            *DaisiFilterType;
 
 PETSC_EXTERN PetscErrorCode DaisiFilterCreate(MPI_Comm comm, DaisiFilter *f);
 /* errors with PETSC_ERR_ARG_UNKNOWN_TYPE naming the type for an unknown type */
+/* adds a type (name -> constructor that fills the ops table; see docs/developer-guide.md) */
+PETSC_EXTERN PetscErrorCode DaisiFilterRegister(const char name[], PetscErrorCode (*create)(DaisiFilter));
 PETSC_EXTERN PetscErrorCode DaisiFilterSetType(DaisiFilter f, DaisiFilterType type);
 PETSC_EXTERN PetscErrorCode DaisiFilterGetType(DaisiFilter f, DaisiFilterType *type);
 PETSC_EXTERN PetscErrorCode DaisiFilterSetOptionsPrefix(DaisiFilter f, const char prefix[]);

@@ -5,20 +5,35 @@
 
 PetscLogEvent DAISI_FilterAnalysis = 0, DAISI_FilterObsOperator = 0, DAISI_FilterLocalAnalyses = 0, DAISI_FilterTransform = 0;
 
-typedef struct {
-  const char *name;
-  PetscErrorCode (*create)(DaisiFilter);
-} FilterEntry;
-static const FilterEntry filter_types[] = {
-  {DAISI_FILTER_LETKF, DaisiFilterCreate_LETKF},
-  {DAISI_FILTER_ETKF,  DaisiFilterCreate_ETKF },
-  {DAISI_FILTER_ENKF,  DaisiFilterCreate_EnKF },
-  {DAISI_FILTER_NONE,  DaisiFilterCreate_None },
-  {DAISI_FILTER_DAISI, DaisiFilterCreate_DAISI},
-  {DAISI_FILTER_PF,    DaisiFilterCreate_PF   },
-  {DAISI_FILTER_VAR3D, DaisiFilterCreate_Var3d},
-};
-#define FILTER_NTYPES ((PetscInt)(sizeof(filter_types) / sizeof(filter_types[0])))
+/* the registered types: name -> constructor, PETSc's function list */
+static PetscFunctionList filter_types = NULL;
+static PetscBool         filter_registered_defaults = PETSC_FALSE;
+
+PetscErrorCode DaisiFilterRegister(const char name[], PetscErrorCode (*create)(DaisiFilter))
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFunctionListAdd(&filter_types, name, create));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode DaisiFilterRegisterAll(void)
+{
+  PetscFunctionBegin;
+  if (filter_registered_defaults) PetscFunctionReturn(PETSC_SUCCESS);
+  filter_registered_defaults = PETSC_TRUE;
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_LETKF, DaisiFilterCreate_LETKF));
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_ETKF, DaisiFilterCreate_ETKF));
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_ENKF, DaisiFilterCreate_EnKF));
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_NONE, DaisiFilterCreate_None));
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_DAISI, DaisiFilterCreate_DAISI));
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_PF, DaisiFilterCreate_PF));
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_VAR3D, DaisiFilterCreate_Var3d));
+  PetscCall(PetscLogEventRegister("FilterAnalysis", DAISI_CLASSID, &DAISI_FilterAnalysis));
+  PetscCall(PetscLogEventRegister("FilterObsOp", DAISI_CLASSID, &DAISI_FilterObsOperator));
+  PetscCall(PetscLogEventRegister("FilterLocal", DAISI_CLASSID, &DAISI_FilterLocalAnalyses));
+  PetscCall(PetscLogEventRegister("FilterTransform", DAISI_CLASSID, &DAISI_FilterTransform));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
 PetscReal DaisiGaspariCohn(PetscReal r)
 {
@@ -34,12 +49,7 @@ PetscErrorCode DaisiFilterCreate(MPI_Comm comm, DaisiFilter *f)
 {
   PetscFunctionBegin;
   PetscCheck(f, comm, PETSC_ERR_ARG_NULL, "DaisiFilterCreate: output pointer is NULL");
-  if (!DAISI_FilterAnalysis) {
-    PetscCall(PetscLogEventRegister("FilterAnalysis", DAISI_CLASSID, &DAISI_FilterAnalysis));
-    PetscCall(PetscLogEventRegister("FilterObsOp", DAISI_CLASSID, &DAISI_FilterObsOperator));
-    PetscCall(PetscLogEventRegister("FilterLocal", DAISI_CLASSID, &DAISI_FilterLocalAnalyses));
-    PetscCall(PetscLogEventRegister("FilterTransform", DAISI_CLASSID, &DAISI_FilterTransform));
-  }
+  PetscCall(DaisiFilterRegisterAll());
   PetscCall(PetscNew(f));
   (*f)->comm      = comm;
   (*f)->inflation = 1.0;
@@ -55,22 +65,19 @@ PetscErrorCode DaisiFilterCreate(MPI_Comm comm, DaisiFilter *f)
 
 PetscErrorCode DaisiFilterSetType(DaisiFilter f, DaisiFilterType type)
 {
-  PetscBool same;
+  PetscErrorCode (*create)(DaisiFilter) = NULL;
 
   PetscFunctionBegin;
   PetscCheck(type, f->comm, PETSC_ERR_ARG_NULL, "filter type is NULL");
-  for (PetscInt i = 0; i < FILTER_NTYPES; i++) {
-    PetscCall(PetscStrcmp(filter_types[i].name, type, &same));
-    if (!same) continue;
-    PetscCheck(!f->setupcalled, f->comm, PETSC_ERR_ORDER, "cannot change the filter type after DaisiFilterSetUp()");
-    if (f->ops.destroy) PetscCall(f->ops.destroy(f));
-    f->data = NULL;
-    PetscCall(PetscMemzero(&f->ops, sizeof(f->ops)));
-    PetscCall(PetscStrncpy(f->type, type, sizeof(f->type)));
-    PetscCall(filter_types[i].create(f));
-    PetscFunctionReturn(PETSC_SUCCESS);
-  }
-  SETERRQ(f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none, daisi, pf, 3dvar)", type);
+  PetscCall(PetscFunctionListFind(filter_types, type, &create));
+  PetscCheck(create, f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none, daisi, pf, 3dvar, and any added with DaisiFilterRegister)", type);
+  PetscCheck(!f->setupcalled, f->comm, PETSC_ERR_ORDER, "cannot change the filter type after DaisiFilterSetUp()");
+  if (f->ops.destroy) PetscCall(f->ops.destroy(f));
+  f->data = NULL;
+  PetscCall(PetscMemzero(&f->ops, sizeof(f->ops)));
+  PetscCall(PetscStrncpy(f->type, type, sizeof(f->type)));
+  PetscCall(create(f));
+  PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiFilterGetType(DaisiFilter f, DaisiFilterType *type)
