@@ -279,7 +279,8 @@ static PetscInt EigKindFor(PetscInt kind, PetscInt n)
  * update is a contiguous, vectorised row operation).
  *
  * Tridiagonalise: A (the upper triangle of a row-major = lower of a column-major symmetric
- * matrix is read) -> d, e (e[i] couples i and i+1), Q. T: n x n, hv: 2n scratch. */
+ * matrix is read) -> d, e (e[i] couples i and i+1), Q (rows of stride ld >= n). T: n x n,
+ * hv: 2 ld scratch. */
 static void SymTridiagonalize(PetscInt n, PetscInt ld, const PetscReal A[], PetscReal d[], PetscReal e[], PetscReal Q[], PetscReal T[], PetscReal hv[])
 {
   PetscReal *p = hv, *v = hv + ld;
@@ -493,7 +494,7 @@ PetscErrorCode DaisiFilterEigFactor(PetscInt nb, DaisiFilterEig eig[], const Pet
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-void DaisiFilterEigToBasis(const DaisiFilterEig *eig, PetscReal v[])
+void DaisiFilterEigToBasis(DaisiFilterEig *eig, PetscReal v[])
 {
   const PetscInt n = eig->n;
   for (PetscInt q = 0; q < n; q++) {
@@ -505,7 +506,7 @@ void DaisiFilterEigToBasis(const DaisiFilterEig *eig, PetscReal v[])
   for (PetscInt q = 0; q < n; q++) v[q] = eig->hv[q];
 }
 
-void DaisiFilterEigFromBasis(const DaisiFilterEig *eig, PetscReal a[])
+void DaisiFilterEigFromBasis(DaisiFilterEig *eig, PetscReal a[])
 {
   const PetscInt n = eig->n;
   for (PetscInt i = 0; i < n; i++) eig->hv[i] = 0;

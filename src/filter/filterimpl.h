@@ -99,8 +99,8 @@ PETSC_EXTERN PetscErrorCode DaisiFilterEigSolve(DaisiFilterEig *eig, PetscInt n,
  * unchanged. ToBasis: v <- V^T v; FromBasis: a <- V a (n = the size of the last factorisation). */
 #define DAISI_FILTER_EIG_BATCH 4
 PETSC_EXTERN PetscErrorCode DaisiFilterEigFactor(PetscInt nb, DaisiFilterEig eig[], const PetscInt n[], const PetscReal *const A[], PetscReal *const w[]);
-PETSC_EXTERN void           DaisiFilterEigToBasis(const DaisiFilterEig *eig, PetscReal v[]);
-PETSC_EXTERN void           DaisiFilterEigFromBasis(const DaisiFilterEig *eig, PetscReal a[]);
+PETSC_EXTERN void           DaisiFilterEigToBasis(DaisiFilterEig *eig, PetscReal v[]);
+PETSC_EXTERN void           DaisiFilterEigFromBasis(DaisiFilterEig *eig, PetscReal a[]);
 
 /* RTPP then RTPS on one point: z prior perturbations, xp analysis perturbations (in place) */
 PETSC_INTERN void DaisiFilterRelax(PetscInt M, PetscReal rtpp, PetscReal rtps, const PetscReal z[], PetscReal xp[]);

@@ -71,7 +71,7 @@ static PetscErrorCode LetkfPrepareEnsembleSpace(PetscInt M, PetscInt p, const Pe
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode LetkfFinishEnsembleSpace(const DaisiFilterEig *eig, PetscInt M, LetkfPoint *pt, PetscReal *delta)
+static PetscErrorCode LetkfFinishEnsembleSpace(DaisiFilterEig *eig, PetscInt M, LetkfPoint *pt, PetscReal *delta)
 {
   const PetscReal k1 = (PetscReal)(M - 1);
 
@@ -120,7 +120,7 @@ static PetscErrorCode LetkfPrepareObsSpace(PetscInt M, PetscInt p, const PetscIn
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode LetkfFinishObsSpace(const DaisiFilterEig *eig, PetscInt M, LetkfPoint *pt, PetscReal *delta)
+static PetscErrorCode LetkfFinishObsSpace(DaisiFilterEig *eig, PetscInt M, LetkfPoint *pt, PetscReal *delta)
 {
   const PetscInt  p  = pt->n;
   const PetscReal k1 = (PetscReal)(M - 1), sk1 = PetscSqrtReal(k1);
