@@ -15,7 +15,14 @@
  * Types (-nn_type):
  *   unet  residual convolutional U-Net on the doubly periodic grid (channels = levels);
  *   mlp   plain multilayer perceptron for small systems (Lorenz '63); the state is gathered
- *         on every rank and the network evaluated redundantly.
+ *         on every rank and the network evaluated redundantly;
+ *   encoder, decoder   the two halves of a variational autoencoder (no time input: t may be
+ *         NULL). The encoder maps a state to [mean; log-variance] of a latent field of
+ *         -nn_latent_channels channels at the coarsest level (2 * latent channels in all);
+ *         the decoder maps such a latent field back to a state. The latent field is laid
+ *         out as a DaisiGrid of its own (DaisiNetGetLatentGrid): same ranks, rows split in
+ *         blocks of ceil(ny_latent / P). Inputs and outputs of a pass have the layout of
+ *         what they are (state or latent), so x and y then differ in size.
  * Computation is in float32, the interface in double. docs/nn.md describes the
  * architecture, the options and the weight file. */
 #ifndef DAISI_NN_H
@@ -40,7 +47,8 @@ PETSC_EXTERN PetscErrorCode DaisiNetSetUp(DaisiNet net, const DaisiGrid *grid);
 PETSC_EXTERN PetscErrorCode DaisiNetView(DaisiNet net, PetscViewer viewer);
 PETSC_EXTERN PetscErrorCode DaisiNetDestroy(DaisiNet *net);
 
-/* y = b(x, t) for B samples. x, y: B * DaisiGridLocalSize(grid) doubles. */
+/* y = b(x, t) for B samples. x, y: B * DaisiGridLocalSize(grid) doubles (encoder / decoder:
+ * B times the local size of the state or latent grid, whichever they are). */
 PETSC_EXTERN PetscErrorCode DaisiNetForward(DaisiNet net, PetscInt B, const PetscReal t[], const PetscReal x[], PetscReal y[]);
 /* Reverse mode. Evaluates y = b(x, t) (y may be NULL) and the vector-Jacobian product
  * gx = (db/dx)^T w (gx may be NULL). If accumulate is true, the parameter gradient
@@ -69,7 +77,8 @@ PETSC_EXTERN PetscErrorCode DaisiNetInitializeWeights(DaisiNet net, PetscInt64 s
 
 /* Affine normalisation of the state channels: the network sees (x - in_mean) / in_std and
  * its raw output r is returned as out_mean + out_std * r. One value per channel (level);
- * for the mlp, one per state component. Stored with the weights. */
+ * for the mlp, one per state component; arrays of DaisiNetGetNormalizationSize values,
+ * of which the input uses its first channels and the output its. Stored with the weights. */
 PETSC_EXTERN PetscErrorCode DaisiNetSetNormalization(DaisiNet net, const PetscReal in_mean[], const PetscReal in_std[], const PetscReal out_mean[], const PetscReal out_std[]);
 
 /* Metadata stored with the weights (DaisiNetSave/Load, covered by the checksum): text values
@@ -78,6 +87,13 @@ PETSC_EXTERN PetscErrorCode DaisiNetSetNormalization(DaisiNet net, const PetscRe
  * string belongs to the network. All ranks must set the same entries. */
 PETSC_EXTERN PetscErrorCode DaisiNetSetMetadata(DaisiNet net, const char name[], const char value[]);
 PETSC_EXTERN PetscErrorCode DaisiNetGetMetadata(DaisiNet net, const char name[], const char **value);
+
+/* Encoder and decoder: the layout of the latent field on this rank (nlev = latent channels;
+ * the encoder's output holds 2 * nlev channels, mean first). */
+PETSC_EXTERN PetscErrorCode DaisiNetGetLatentGrid(DaisiNet net, DaisiGrid *z);
+/* Number of values per array of DaisiNetSetNormalization: the channels of the wider of the
+ * input and output field (the state components for the mlp). */
+PETSC_EXTERN PetscErrorCode DaisiNetGetNormalizationSize(DaisiNet net, PetscInt *n);
 
 /* Floating-point operations of one sample's forward pass (global, all ranks together). */
 PETSC_EXTERN PetscErrorCode DaisiNetGetForwardFlops(DaisiNet net, PetscLogDouble *flops);

@@ -88,7 +88,7 @@ PetscErrorCode NNAddOp(DaisiNet net, NNOpType type, PetscInt in0, PetscInt in1, 
   op->poff  = net->nparam;
   switch (type) {
   case NN_OP_INPUT_FIELD:
-    level = 0;
+    level = net->in_level;
     C     = cout;
     break;
   case NN_OP_INPUT_VECTOR:
@@ -793,7 +793,7 @@ PetscErrorCode NNForwardPass(DaisiNet net, PetscInt B, const PetscReal t[], cons
   PetscFunctionBegin;
   PetscCall(NNGraphPlan(net, B));
   if (tangent) PetscCall(NNGraphPlanDerivatives(net, PETSC_FALSE, PETSC_TRUE));
-  for (PetscInt b = 0; b < B; b++) net->t32[b] = (float)t[b];
+  for (PetscInt b = 0; b < B; b++) net->t32[b] = t ? (float)t[b] : 0.0f;
   PetscCall(PetscMalloc1(net->ntensor, &dep));
   PetscCall(NNDependsOnInput(net, dep));
   for (PetscInt k = 0; k < net->nop; k++) {
@@ -814,7 +814,7 @@ PetscErrorCode NNGetOutput(DaisiNet net, PetscInt B, PetscBool tangent, PetscRea
 
   PetscFunctionBegin;
   if (Y->level >= 0) {
-    PetscInt C = Y->C, S = nloc / C;
+    PetscInt C = Y->C, S = NNTensorRows(net, net->output) * NNTensorNx(net, net->output);
     for (PetscInt b = 0; b < B; b++)
       for (PetscInt c = 0; c < C; c++)
         for (PetscInt k = 0; k < S; k++) y[(b * C + c) * S + k] = (tangent ? 0.0 : net->out_mean[c]) + net->out_std[c] * a[(b * C + c) * S + k];

@@ -33,6 +33,7 @@ PetscErrorCode DaisiNetCreate(MPI_Comm comm, DaisiNet *net)
   n->time_max_freq    = 16.0;
   n->mlp_width        = 64;
   n->mlp_depth        = 3;
+  n->latent_channels  = 4;
   n->gn_eps           = 1e-5;
   n->seed             = 1;
   n->backend          = NN_CONV_DNNL;
@@ -52,14 +53,17 @@ PetscErrorCode DaisiNetSetOptionsPrefix(DaisiNet net, const char prefix[])
 
 PetscErrorCode DaisiNetSetFromOptions(DaisiNet net)
 {
-  const char *types[] = {"unet", "mlp"};
-  PetscInt    itype   = strcmp(net->type, "mlp") ? 0 : 1, nmult = NN_MAX_LEVELS;
+  const char *types[] = {"unet", "mlp", "encoder", "decoder"};
+  PetscInt    itype   = 0, nmult = NN_MAX_LEVELS;
   PetscBool   set;
 
   PetscFunctionBegin;
   PetscCheck(!net->setup, net->comm, PETSC_ERR_ORDER, "DaisiNetSetFromOptions() after DaisiNetSetUp()");
+  for (PetscInt i = 0; i < 4; i++)
+    if (!strcmp(net->type, types[i])) itype = i;
   PetscOptionsBegin(net->comm, net->prefix, "Neural network (DaisiNet) options", "DaisiNet");
-  PetscCall(PetscOptionsEList("-nn_type", "network family", "DaisiNetSetFromOptions", types, 2, types[itype], &itype, NULL));
+  PetscCall(PetscOptionsEList("-nn_type", "network family: unet, mlp, or the encoder / decoder of a variational autoencoder", "DaisiNetSetFromOptions", types, 4, types[itype], &itype, NULL));
+  PetscCall(PetscOptionsInt("-nn_latent_channels", "encoder / decoder: channels of the latent field at the coarsest level", "", net->latent_channels, &net->latent_channels, NULL));
   PetscCall(PetscOptionsInt("-nn_in_channels", "state channels (levels) the unet sees; 0: from the grid", "", net->in_channels, &net->in_channels, NULL));
   PetscCall(PetscOptionsInt("-nn_base_width", "channels at the finest unet level before multipliers", "", net->base_width, &net->base_width, NULL));
   PetscCall(PetscOptionsIntArray("-nn_channel_mult", "channel multiplier of each unet level (finest first)", "", net->mult, &nmult, &set));
@@ -93,6 +97,7 @@ PetscErrorCode DaisiNetSetFromOptions(DaisiNet net)
   PetscCheck(net->groups >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_groups %" PetscInt_FMT " must be at least 1", net->groups);
   PetscCheck(net->time_features >= 2 && net->time_features % 2 == 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_time_features %" PetscInt_FMT " must be even and at least 2", net->time_features);
   PetscCheck(net->time_dim >= 1 && net->mlp_width >= 1 && net->mlp_depth >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_time_dim, -nn_mlp_width and -nn_mlp_depth must be positive");
+  PetscCheck(net->latent_channels >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_latent_channels %" PetscInt_FMT " must be at least 1", net->latent_channels);
   PetscCheck(net->gn_eps > 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_gn_eps %g must be positive", (double)net->gn_eps);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -117,7 +122,7 @@ PetscErrorCode NNSetRuntimeFromOptions(DaisiNet net)
 }
 
 /* GN -> SiLU -> conv3x3 -> GN -> FiLM(t) -> SiLU -> conv3x3, plus a skip (1x1 conv when
- * the width changes) */
+ * the width changes); without a time embedding (emb < 0) there is no FiLM */
 static PetscErrorCode NNResBlock(DaisiNet net, PetscInt x, PetscInt cout, PetscInt emb, PetscInt *out)
 {
   PetscInt h, skip;
@@ -127,7 +132,7 @@ static PetscErrorCode NNResBlock(DaisiNet net, PetscInt x, PetscInt cout, PetscI
   PetscCall(NNAddOp(net, NN_OP_SILU, h, -1, 0, &h));
   PetscCall(NNAddOp(net, NN_OP_CONV3, h, -1, cout, &h));
   PetscCall(NNAddOp(net, NN_OP_GROUPNORM, h, -1, 0, &h));
-  PetscCall(NNAddOp(net, NN_OP_FILM, h, emb, 0, &h));
+  if (emb >= 0) PetscCall(NNAddOp(net, NN_OP_FILM, h, emb, 0, &h));
   PetscCall(NNAddOp(net, NN_OP_SILU, h, -1, 0, &h));
   PetscCall(NNAddOp(net, NN_OP_CONV3, h, -1, cout, &h));
   skip = x;
@@ -165,6 +170,42 @@ static PetscErrorCode NNBuildUNet(DaisiNet net)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* Encoder: the state -> [mean; log-variance] of the latent, 2 * latent_channels at the
+ * coarsest level (conv, per level pool + residual blocks, GN, SiLU, conv). Decoder: the
+ * latent -> the state (conv, per level residual blocks + up-sampling, GN, SiLU, conv).
+ * Neither depends on time. */
+static PetscErrorCode NNBuildVAE(DaisiNet net, PetscBool decoder)
+{
+  PetscInt L = net->nmult, h;
+
+  PetscFunctionBegin;
+  if (!decoder) {
+    PetscCall(NNAddOp(net, NN_OP_INPUT_FIELD, -1, -1, net->in_channels, &net->input));
+    PetscCall(NNAddOp(net, NN_OP_CONV3, net->input, -1, net->base_width * net->mult[0], &h));
+    for (PetscInt l = 0; l < L; l++) {
+      if (l > 0) PetscCall(NNAddOp(net, NN_OP_POOL, h, -1, 0, &h));
+      for (PetscInt k = 0; k < net->blocks_per_level; k++) PetscCall(NNResBlock(net, h, net->base_width * net->mult[l], -1, &h));
+    }
+    PetscCall(NNAddOp(net, NN_OP_GROUPNORM, h, -1, 0, &h));
+    PetscCall(NNAddOp(net, NN_OP_SILU, h, -1, 0, &h));
+    PetscCall(NNAddOp(net, NN_OP_CONV3, h, -1, 2 * net->latent_channels, &net->output));
+  } else {
+    PetscCall(NNAddOp(net, NN_OP_INPUT_FIELD, -1, -1, net->latent_channels, &net->input));
+    PetscCall(NNAddOp(net, NN_OP_CONV3, net->input, -1, net->base_width * net->mult[L - 1], &h));
+    for (PetscInt l = L - 1; l >= 0; l--) {
+      if (l < L - 1) {
+        if (net->up_transposed) PetscCall(NNAddOp(net, NN_OP_UPT, h, -1, net->tensor[h].C, &h));
+        else PetscCall(NNAddOp(net, NN_OP_UP, h, -1, 0, &h));
+      }
+      for (PetscInt k = 0; k < net->blocks_per_level; k++) PetscCall(NNResBlock(net, h, net->base_width * net->mult[l], -1, &h));
+    }
+    PetscCall(NNAddOp(net, NN_OP_GROUPNORM, h, -1, 0, &h));
+    PetscCall(NNAddOp(net, NN_OP_SILU, h, -1, 0, &h));
+    PetscCall(NNAddOp(net, NN_OP_CONV3, h, -1, net->in_channels, &net->output));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode NNBuildMLP(DaisiNet net)
 {
   PetscInt n = DaisiGridGlobalSize(&net->grid), h, f;
@@ -191,7 +232,7 @@ PetscErrorCode DaisiNetSetUp(DaisiNet net, const DaisiGrid *grid)
 /* build: NULL for the architecture named by the type, else a custom graph (layer tests) */
 PetscErrorCode NNSetUpGraph(DaisiNet net, const DaisiGrid *grid, PetscErrorCode (*build)(DaisiNet, void *), void *ctx)
 {
-  PetscBool mlp = (PetscBool)!strcmp(net->type, "mlp");
+  PetscBool mlp = (PetscBool)!strcmp(net->type, "mlp"), enc = (PetscBool)!strcmp(net->type, "encoder"), dec = (PetscBool)!strcmp(net->type, "decoder");
 
   PetscFunctionBegin;
   if (net->setup) PetscFunctionReturn(PETSC_SUCCESS);
@@ -203,10 +244,11 @@ PetscErrorCode NNSetUpGraph(DaisiNet net, const DaisiGrid *grid, PetscErrorCode 
     net->replicated = PETSC_TRUE;
   } else {
     PetscInt f = 1 << (net->nmult - 1);
-    PetscCheck(net->in_channels == grid->nlev, net->comm, PETSC_ERR_ARG_INCOMP, "unet network has %" PetscInt_FMT " channels (-nn_in_channels) but the model state has %" PetscInt_FMT " levels", net->in_channels, grid->nlev);
+    PetscCheck(net->in_channels == grid->nlev, net->comm, PETSC_ERR_ARG_INCOMP, "%s network has %" PetscInt_FMT " channels (-nn_in_channels) but the model state has %" PetscInt_FMT " levels", net->type, net->in_channels, grid->nlev);
     PetscCheck(grid->ny % f == 0 && grid->nx % f == 0, net->comm, PETSC_ERR_ARG_INCOMP, "grid %" PetscInt_FMT " x %" PetscInt_FMT " is not divisible by 2^%" PetscInt_FMT " as the %" PetscInt_FMT " unet levels (-nn_channel_mult) need", grid->ny, grid->nx, net->nmult - 1, net->nmult);
     net->nlevels = net->nmult;
   }
+  net->in_level = dec ? net->nmult - 1 : 0;
   if (net->trained_ny || net->trained_nx) PetscCheck(net->trained_ny == grid->ny && net->trained_nx == grid->nx, net->comm, PETSC_ERR_ARG_INCOMP, "network weights belong to a %" PetscInt_FMT " x %" PetscInt_FMT " grid, the model grid is %" PetscInt_FMT " x %" PetscInt_FMT, net->trained_ny, net->trained_nx, grid->ny, grid->nx);
   net->trained_ny = grid->ny;
   net->trained_nx = grid->nx;
@@ -216,9 +258,14 @@ PetscErrorCode NNSetUpGraph(DaisiNet net, const DaisiGrid *grid, PetscErrorCode 
   net->flops  = 0;
   if (build) PetscCall((*build)(net, ctx));
   else if (mlp) PetscCall(NNBuildMLP(net));
+  else if (enc || dec) PetscCall(NNBuildVAE(net, dec));
   else PetscCall(NNBuildUNet(net));
   PetscCall(PetscCalloc3(net->nparam, &net->theta, net->nparam, &net->grad, net->nparam, &net->gradlocal));
-  net->nnorm = net->in_channels;
+  /* local sizes of one sample's input and output; the mlp's replicated vectors enter and
+   * leave in the grid's layout */
+  net->nin   = mlp ? DaisiGridLocalSize(grid) : net->tensor[net->input].C * NNTensorRows(net, net->input) * NNTensorNx(net, net->input);
+  net->nout  = mlp ? DaisiGridLocalSize(grid) : net->tensor[net->output].C * NNTensorRows(net, net->output) * NNTensorNx(net, net->output);
+  net->nnorm = mlp ? net->in_channels : PetscMax(net->tensor[net->input].C, net->tensor[net->output].C);
   if (!net->in_mean) {
     PetscCall(PetscMalloc4(net->nnorm, &net->in_mean, net->nnorm, &net->in_std, net->nnorm, &net->out_mean, net->nnorm, &net->out_std));
     for (PetscInt i = 0; i < net->nnorm; i++) {
@@ -267,6 +314,7 @@ PetscErrorCode DaisiNetView(DaisiNet net, PetscViewer viewer)
       size_t len = strlen(mult);
       PetscCall(PetscSNPrintf(mult + len, sizeof(mult) - len, "%s%" PetscInt_FMT, l ? "," : "", net->mult[l]));
     }
+    if (strcmp(net->type, "unet")) PetscCall(PetscViewerASCIIPrintf(viewer, "latent: %" PetscInt_FMT " channels at the coarsest level\n", net->latent_channels));
     PetscCall(PetscViewerASCIIPrintf(viewer, "channels %" PetscInt_FMT ", base width %" PetscInt_FMT ", multipliers %s, %" PetscInt_FMT " residual block(s) per level, %" PetscInt_FMT " groups, time features %" PetscInt_FMT " -> %" PetscInt_FMT ", %s up-sampling\n", net->in_channels, net->base_width, mult, net->blocks_per_level, net->groups, net->time_features, net->time_dim, net->up_transposed ? "transposed" : "nearest"));
   }
   if (net->setup) {
@@ -287,6 +335,10 @@ static PetscErrorCode NNCheckCall(DaisiNet net, PetscInt B, const PetscReal t[])
   PetscFunctionBegin;
   PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() before evaluating the network");
   PetscCheck(B >= 1, PETSC_COMM_SELF, PETSC_ERR_ARG_OUTOFRANGE, "batch size %" PetscInt_FMT " must be at least 1", B);
+  if (!t) {
+    for (PetscInt k = 0; k < net->nop; k++) PetscCheck(net->op[k].type != NN_OP_FOURIER, net->comm, PETSC_ERR_ARG_NULL, "this %s network depends on time: pass t[]", net->type);
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
   for (PetscInt b = 0; b < B; b++) PetscCheck(PetscIsNormalReal(t[b]) || t[b] == 0.0, PETSC_COMM_SELF, PETSC_ERR_FP, "time of sample %" PetscInt_FMT " is not finite", b);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -297,10 +349,10 @@ PetscErrorCode DaisiNetForward(DaisiNet net, PetscInt B, const PetscReal t[], co
   PetscCall(NNCheckCall(net, B, t));
   PetscCall(PetscLogEventBegin(NN_EV_FORWARD, 0, 0, 0, 0));
   /* samples are independent: chunks of -nn_batch_chunk keep the activations in cache */
-  for (PetscInt b0 = 0, n = DaisiGridLocalSize(&net->grid); b0 < B; b0 += net->chunk) {
+  for (PetscInt b0 = 0, n = net->nin, m = net->nout; b0 < B; b0 += net->chunk) {
     PetscInt bc = PetscMin(net->chunk, B - b0);
-    PetscCall(NNForwardPass(net, bc, t + b0, x + b0 * n, PETSC_FALSE, NULL));
-    PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * n));
+    PetscCall(NNForwardPass(net, bc, t ? t + b0 : NULL, x + b0 * n, PETSC_FALSE, NULL));
+    PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * m));
   }
   PetscCall(PetscLogEventEnd(NN_EV_FORWARD, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -311,11 +363,11 @@ PetscErrorCode DaisiNetVJP(DaisiNet net, PetscInt B, const PetscReal t[], const 
   PetscFunctionBegin;
   PetscCall(NNCheckCall(net, B, t));
   PetscCall(PetscLogEventBegin(NN_EV_VJP, 0, 0, 0, 0));
-  for (PetscInt b0 = 0, n = DaisiGridLocalSize(&net->grid); b0 < B; b0 += net->chunk) {
+  for (PetscInt b0 = 0, n = net->nin, m = net->nout; b0 < B; b0 += net->chunk) {
     PetscInt bc = PetscMin(net->chunk, B - b0);
-    PetscCall(NNForwardPass(net, bc, t + b0, x + b0 * n, PETSC_FALSE, NULL));
-    if (y) PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * n));
-    PetscCall(NNReversePass(net, bc, w + b0 * n, gx ? gx + b0 * n : NULL, accumulate));
+    PetscCall(NNForwardPass(net, bc, t ? t + b0 : NULL, x + b0 * n, PETSC_FALSE, NULL));
+    if (y) PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * m));
+    PetscCall(NNReversePass(net, bc, w + b0 * m, gx ? gx + b0 * n : NULL, accumulate));
   }
   PetscCall(PetscLogEventEnd(NN_EV_VJP, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -328,12 +380,12 @@ PetscErrorCode DaisiNetVJPOutput(DaisiNet net, PetscInt B, const PetscReal t[], 
   PetscCheck(cot && y && w, net->comm, PETSC_ERR_ARG_NULL, "DaisiNetVJPOutput needs a cotangent function and the y and w arrays");
   PetscCall(PetscLogEventBegin(NN_EV_VJP, 0, 0, 0, 0));
   /* one forward pass per chunk serves both the output and the reverse pass */
-  for (PetscInt b0 = 0, n = DaisiGridLocalSize(&net->grid); b0 < B; b0 += net->chunk) {
+  for (PetscInt b0 = 0, n = net->nin, m = net->nout; b0 < B; b0 += net->chunk) {
     PetscInt bc = PetscMin(net->chunk, B - b0);
-    PetscCall(NNForwardPass(net, bc, t + b0, x + b0 * n, PETSC_FALSE, NULL));
-    PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * n));
-    PetscCall(cot(ctx, b0, bc, y + b0 * n, w + b0 * n));
-    PetscCall(NNReversePass(net, bc, w + b0 * n, gx ? gx + b0 * n : NULL, accumulate));
+    PetscCall(NNForwardPass(net, bc, t ? t + b0 : NULL, x + b0 * n, PETSC_FALSE, NULL));
+    PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * m));
+    PetscCall(cot(ctx, b0, bc, y + b0 * m, w + b0 * m));
+    PetscCall(NNReversePass(net, bc, w + b0 * m, gx ? gx + b0 * n : NULL, accumulate));
   }
   PetscCall(PetscLogEventEnd(NN_EV_VJP, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -344,11 +396,11 @@ PetscErrorCode DaisiNetJVP(DaisiNet net, PetscInt B, const PetscReal t[], const 
   PetscFunctionBegin;
   PetscCall(NNCheckCall(net, B, t));
   PetscCall(PetscLogEventBegin(NN_EV_JVP, 0, 0, 0, 0));
-  for (PetscInt b0 = 0, n = DaisiGridLocalSize(&net->grid); b0 < B; b0 += net->chunk) {
+  for (PetscInt b0 = 0, n = net->nin, m = net->nout; b0 < B; b0 += net->chunk) {
     PetscInt bc = PetscMin(net->chunk, B - b0);
-    PetscCall(NNForwardPass(net, bc, t + b0, x + b0 * n, PETSC_TRUE, v + b0 * n));
-    if (y) PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * n));
-    PetscCall(NNGetOutput(net, bc, PETSC_TRUE, jv + b0 * n));
+    PetscCall(NNForwardPass(net, bc, t ? t + b0 : NULL, x + b0 * n, PETSC_TRUE, v + b0 * n));
+    if (y) PetscCall(NNGetOutput(net, bc, PETSC_FALSE, y + b0 * m));
+    PetscCall(NNGetOutput(net, bc, PETSC_TRUE, jv + b0 * m));
   }
   PetscCall(PetscLogEventEnd(NN_EV_JVP, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -437,6 +489,30 @@ PetscErrorCode DaisiNetSetNormalization(DaisiNet net, const PetscReal in_mean[],
     net->out_mean[i] = out_mean[i];
     net->out_std[i]  = out_std[i];
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetGetNormalizationSize(DaisiNet net, PetscInt *n)
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
+  *n = net->nnorm;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetGetLatentGrid(DaisiNet net, DaisiGrid *z)
+{
+  PetscInt l = net->nmult - 1;
+
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
+  PetscCheck(!strcmp(net->type, "encoder") || !strcmp(net->type, "decoder"), net->comm, PETSC_ERR_ARG_WRONG, "a %s network has no latent space (only encoder and decoder networks do)", net->type);
+  *z      = net->grid;
+  z->nlev = net->latent_channels;
+  z->ny   = net->lev[l].ny;
+  z->nx   = net->lev[l].nx;
+  z->y0   = net->lev[l].my0;
+  z->nyl  = net->lev[l].mnyl;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

@@ -77,6 +77,9 @@ struct _p_DaisiNet {
   /* architecture (stored in the weight file) */
   char      type[16];
   PetscInt  in_channels, out_channels, base_width, nmult, mult[NN_MAX_LEVELS];
+  PetscInt  latent_channels; /* encoder / decoder: channels of the latent (coarsest level) */
+  PetscInt  in_level;        /* resolution level of the input field (decoder: the coarsest) */
+  PetscInt  nin, nout;       /* values of one sample's input / output on this rank */
   PetscInt  blocks_per_level, groups, time_features, time_dim, mlp_width, mlp_depth;
   PetscBool up_transposed; /* -nn_upsample transposed (else nearest) */
   PetscReal gn_eps, time_max_freq;

@@ -103,34 +103,35 @@ static inline PetscErrorCode NNTestDot(MPI_Comm comm, PetscInt n, const PetscRea
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* Derivative checks of a set-up network on B samples. Returns the failures found.
+/* Derivative checks of a set-up network on B samples, inputs laid out as gi and outputs as
+ * go (the same grid except for an encoder or decoder). Returns the failures found.
  *   adjoint:  <J v, w> = <v, J^T w> to float32 rounding: |diff| <= tol_adj ||Jv|| ||w||
  *   input:    <J v, w> against the central difference <f(x+ev) - f(x-ev), w> / 2e
  *   params:   <grad, u> against the central difference in the parameter direction u
  * Tolerances are relative to ||Jv|| ||w|| (the scale of a wrong answer) and justified where
  * the callers choose them. */
-static inline PetscErrorCode NNTestDerivatives(DaisiNet net, const DaisiGrid *g, PetscInt B, PetscReal eps, PetscReal tol_adj, PetscReal tol_fd, const char *what, PetscInt *fails)
+static inline PetscErrorCode NNTestDerivatives(DaisiNet net, const DaisiGrid *gi, const DaisiGrid *go, PetscInt B, PetscReal eps, PetscReal tol_adj, PetscReal tol_fd, const char *what, PetscInt *fails)
 {
   MPI_Comm   comm = PETSC_COMM_WORLD;
-  PetscInt   n = DaisiGridLocalSize(g) * B, np;
+  PetscInt   n = DaisiGridLocalSize(gi) * B, m = DaisiGridLocalSize(go) * B, np;
   PetscReal *x, *v, *w, *y, *jv, *gx, *xp, *yp, *ym, t[64];
   PetscReal  jvw, vgx, jj, ww, fd, gu, uu;
   float     *theta, *grad, *save, *u;
 
   PetscFunctionBegin;
-  PetscCall(PetscMalloc6(n + 1, &x, n + 1, &v, n + 1, &w, n + 1, &y, n + 1, &jv, n + 1, &gx));
-  PetscCall(PetscMalloc3(n + 1, &xp, n + 1, &yp, n + 1, &ym));
+  PetscCall(PetscMalloc6(n + 1, &x, n + 1, &v, m + 1, &w, m + 1, &y, m + 1, &jv, n + 1, &gx));
+  PetscCall(PetscMalloc3(n + 1, &xp, m + 1, &yp, m + 1, &ym));
   for (PetscInt b = 0; b < B; b++) t[b] = (b + 0.5) / B;
-  NNTestRandom(g, B, 1, 1.0, x);
-  NNTestRandom(g, B, 2, 1.0, v);
-  NNTestRandom(g, B, 3, 1.0, w);
+  NNTestRandom(gi, B, 1, 1.0, x);
+  NNTestRandom(gi, B, 2, 1.0, v);
+  NNTestRandom(go, B, 3, 1.0, w);
   PetscCall(DaisiNetJVP(net, B, t, x, v, y, jv));
   PetscCall(DaisiNetZeroGradient(net));
   PetscCall(DaisiNetVJP(net, B, t, x, w, NULL, gx, PETSC_TRUE));
-  PetscCall(NNTestDot(comm, n, jv, w, &jvw));
+  PetscCall(NNTestDot(comm, m, jv, w, &jvw));
   PetscCall(NNTestDot(comm, n, v, gx, &vgx));
-  PetscCall(NNTestDot(comm, n, jv, jv, &jj));
-  PetscCall(NNTestDot(comm, n, w, w, &ww));
+  PetscCall(NNTestDot(comm, m, jv, jv, &jj));
+  PetscCall(NNTestDot(comm, m, w, w, &ww));
   jj = PetscSqrtReal(jj * ww);
   PetscCall(PetscPrintf(comm, "%s: <Jv,w> %.8e <v,J^T w> %.8e rel %.2e (tol %.1e)\n", what, jvw, vgx, PetscAbsReal(jvw - vgx) / jj, tol_adj));
   if (!(PetscAbsReal(jvw - vgx) <= tol_adj * jj)) (*fails)++;
@@ -138,8 +139,8 @@ static inline PetscErrorCode NNTestDerivatives(DaisiNet net, const DaisiGrid *g,
   PetscCall(DaisiNetForward(net, B, t, xp, yp));
   for (PetscInt i = 0; i < n; i++) xp[i] = x[i] - eps * v[i];
   PetscCall(DaisiNetForward(net, B, t, xp, ym));
-  for (PetscInt i = 0; i < n; i++) yp[i] = (yp[i] - ym[i]) / (2 * eps);
-  PetscCall(NNTestDot(comm, n, yp, w, &fd));
+  for (PetscInt i = 0; i < m; i++) yp[i] = (yp[i] - ym[i]) / (2 * eps);
+  PetscCall(NNTestDot(comm, m, yp, w, &fd));
   PetscCall(PetscPrintf(comm, "%s: input FD %.8e JVP %.8e rel %.2e (tol %.1e)\n", what, fd, jvw, PetscAbsReal(fd - jvw) / jj, tol_fd));
   if (!(PetscAbsReal(fd - jvw) <= tol_fd * jj)) (*fails)++;
   /* parameters: direction u (same on all ranks), central difference of <f, w> */
@@ -170,9 +171,9 @@ static inline PetscErrorCode NNTestDerivatives(DaisiNet net, const DaisiGrid *g,
   for (PetscInt i = 0; i < np; i++) theta[i] = save[i] - (float)eps * u[i];
   PetscCall(DaisiNetForward(net, B, t, x, ym));
   for (PetscInt i = 0; i < np; i++) theta[i] = save[i];
-  for (PetscInt i = 0; i < n; i++) yp[i] = (yp[i] - ym[i]) / (2 * eps);
-  PetscCall(NNTestDot(comm, n, yp, w, &fd));
-  PetscCall(NNTestDot(comm, n, yp, yp, &jj));
+  for (PetscInt i = 0; i < m; i++) yp[i] = (yp[i] - ym[i]) / (2 * eps);
+  PetscCall(NNTestDot(comm, m, yp, w, &fd));
+  PetscCall(NNTestDot(comm, m, yp, yp, &jj));
   jj = PetscSqrtReal(jj * ww);
   PetscCall(PetscPrintf(comm, "%s: parameter FD %.8e gradient %.8e rel %.2e (tol %.1e)\n", what, fd, gu, PetscAbsReal(fd - gu) / jj, tol_fd));
   if (!(PetscAbsReal(fd - gu) <= tol_fd * jj)) (*fails)++;

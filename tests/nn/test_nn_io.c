@@ -82,18 +82,22 @@ static PetscErrorCode Tamper(const char *path, const char *attr, long long value
 static PetscErrorCode RoundTrip(MPI_Comm comm, const char *type, const DaisiGrid *g, const char *path, PetscInt *fails)
 {
   DaisiNet   net, back;
-  PetscInt   n, np, np2, B = 2, N = DaisiGridLocalSize(g) * B;
+  PetscBool  dec = (PetscBool)!strcmp(type, "decoder");
+  PetscInt   n, np, np2, B = 2, N, M = DaisiGridLocalSize(g) * B;
+  DaisiGrid  gin = *g;
   float     *th, *th2;
   PetscReal *x, *y, *y2, t[2] = {0.25, 0.75}, nm[16], ns[16], om[16], os[16];
   PetscBool  same = PETSC_TRUE;
 
   PetscFunctionBegin;
   PetscCall(DaisiNetCreate(comm, &net));
-  PetscCall(DaisiNetSetOptionsPrefix(net, !strcmp(type, "mlp") ? "mlp_" : NULL));
+  PetscCall(DaisiNetSetOptionsPrefix(net, !strcmp(type, "mlp") ? "mlp_" : dec ? "dec_" : NULL));
   PetscCall(DaisiNetSetFromOptions(net));
   PetscCall(DaisiNetSetUp(net, g));
   PetscCall(DaisiNetInitializeWeights(net, 42));
-  n = !strcmp(type, "mlp") ? DaisiGridGlobalSize(g) : g->nlev;
+  if (dec) PetscCall(DaisiNetGetLatentGrid(net, &gin)); /* the decoder's input is the latent */
+  N = DaisiGridLocalSize(&gin) * B;
+  PetscCall(DaisiNetGetNormalizationSize(net, &n));
   for (PetscInt i = 0; i < n; i++) {
     nm[i] = 270 + i;
     ns[i] = 3 + i;
@@ -106,12 +110,12 @@ static PetscErrorCode RoundTrip(MPI_Comm comm, const char *type, const DaisiGrid
   PetscCall(DaisiNetGetParameters(net, &np, &th));
   PetscCall(DaisiNetGetParameters(back, &np2, &th2));
   if (np != np2 || memcmp(th, th2, sizeof(float) * np)) same = PETSC_FALSE;
-  PetscCall(PetscMalloc3(N + 1, &x, N + 1, &y, N + 1, &y2));
-  NNTestRandom(g, B, 1, 5.0, x);
+  PetscCall(PetscMalloc3(N + 1, &x, M + 1, &y, M + 1, &y2));
+  NNTestRandom(&gin, B, 1, 5.0, x);
   for (PetscInt i = 0; i < N; i++) x[i] += 271;
   PetscCall(DaisiNetForward(net, B, t, x, y));
   PetscCall(DaisiNetForward(back, B, t, x, y2));
-  for (PetscInt i = 0; i < N; i++)
+  for (PetscInt i = 0; i < M; i++)
     if (y[i] != y2[i]) same = PETSC_FALSE;
   PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &same, 1, MPIU_BOOL, MPI_LAND, comm));
   PetscCall(PetscPrintf(comm, "%s round trip through %s: %s\n", type, path, same ? "identical" : "DIFFERENT"));
@@ -146,6 +150,8 @@ int main(int argc, char **argv)
     char mpath[256];
     PetscCall(PetscSNPrintf(mpath, sizeof(mpath), "nn_io_mlp_np%d.h5", size));
     PetscCall(RoundTrip(comm, "mlp", &l63, mpath, &fails));
+    PetscCall(PetscSNPrintf(mpath, sizeof(mpath), "nn_io_dec_np%d.h5", size));
+    PetscCall(RoundTrip(comm, "decoder", &grid, mpath, &fails));
   }
   /* no temporary file left: DaisiOutputName writes <path>.tmp.<pid> then renames */
   PetscCall(PetscSNPrintf(tmpglob, sizeof(tmpglob), "%s.tmp.", path));

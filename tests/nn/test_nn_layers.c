@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     PetscCall(NNSetUpGraph(net, &grid, BuildLayer, (void *)layers[k]));
     PetscCall(PerturbWeights(net));
     /* tolerances as in test_nn_network.c: one layer has even less float32 rounding */
-    PetscCall(NNTestDerivatives(net, &grid, 2, 1e-2, 1e-5, 2e-3, layers[k], &fails));
+    PetscCall(NNTestDerivatives(net, &grid, &grid, 2, 1e-2, 1e-5, 2e-3, layers[k], &fails));
     PetscCall(DaisiNetDestroy(&net));
   }
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "%s\n", fails ? "FAILED" : "passed"));

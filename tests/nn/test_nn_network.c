@@ -1,10 +1,12 @@
-/* Whole-network tests of DaisiNet (unet or mlp from the options):
+/* Whole-network tests of DaisiNet (unet, mlp, encoder or decoder from the options):
  *  - JVP and VJP against central finite differences, the adjoint identity, parameter
  *    gradients against finite differences;
  *  - the same outputs, input gradients, tangents and parameter gradients on any number of
  *    ranks as on one rank (reference network on PETSC_COMM_SELF of rank 0);
  *  - batch of 8 equal to 8 batches of 1;
- *  - unet: translation equivariance for shifts that are multiples of the coarsest cell. */
+ *  - unet: translation equivariance for shifts that are multiples of the coarsest cell.
+ * Encoder and decoder map between the state and the latent layout, so inputs (x, v, gx) and
+ * outputs (y, jv, w) are checked in their own layouts, and they are called without times. */
 #include "nntest.h"
 
 static const char help[] = "DaisiNet whole-network tests\n";
@@ -13,12 +15,13 @@ int main(int argc, char **argv)
 {
   MPI_Comm    comm;
   PetscMPIInt rank;
-  PetscInt    nlev = 2, ny = 16, nx = 16, B = 3, fails = 0, n, N, np;
+  PetscInt    nlev = 2, ny = 16, nx = 16, B = 3, fails = 0, n, N, m, M, np;
   PetscReal   eps = 1e-2, tol_fd = 2e-3, tol_adj = 1e-5, tol_rank = 1e-5, t[8];
   PetscReal  *x, *v, *w, *y, *jv, *gx, *yg, *jvg, *gxg, *xg, *vg, *wg, *yr, *jvr, *gxr;
-  DaisiGrid   grid, full;
+  DaisiGrid   grid, full, gin, gout;
   DaisiNet    net, ref = NULL;
-  PetscBool   unet;
+  PetscBool   unet, vae;
+  const PetscReal *tt;
   char        type[16] = "unet";
 
   PetscCall(DaisiInitialize(&argc, &argv, help));
@@ -29,6 +32,8 @@ int main(int argc, char **argv)
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-test_nx", &nx, NULL));
   PetscCall(PetscOptionsGetString(NULL, NULL, "-nn_type", type, sizeof(type), NULL));
   unet = (PetscBool)!strcmp(type, "unet");
+  vae  = (PetscBool)(!strcmp(type, "encoder") || !strcmp(type, "decoder"));
+  tt   = vae ? NULL : t;
   PetscCall(NNTestGrid(comm, nlev, ny, nx, &grid));
   PetscCall(NNTestGrid(PETSC_COMM_SELF, nlev, ny, nx, &full));
   PetscCall(DaisiNetCreate(comm, &net));
@@ -39,7 +44,8 @@ int main(int argc, char **argv)
   {
     /* a non-trivial normalisation, so the interface scaling is tested too */
     PetscReal im[1024], is[1024], om[1024], os[1024];
-    PetscInt  nn = unet ? nlev : DaisiGridGlobalSize(&grid);
+    PetscInt  nn;
+    PetscCall(DaisiNetGetNormalizationSize(net, &nn));
     for (PetscInt i = 0; i < nn; i++) {
       im[i] = 0.1 * (i + 1);
       is[i] = 1.0 + 0.5 * i;
@@ -54,6 +60,15 @@ int main(int argc, char **argv)
       PetscCall(DaisiNetSetNormalization(ref, im, is, om, os));
     }
   }
+  gin = gout = grid;
+  if (vae) {
+    PetscBool enc = (PetscBool)!strcmp(type, "encoder");
+    DaisiGrid z;
+    PetscCall(DaisiNetGetLatentGrid(net, &z));
+    if (enc) z.nlev *= 2; /* mean and log-variance */
+    if (enc) gout = z;
+    else gin = z;
+  }
 
   /* 1. derivatives. eps = 1e-2 on unit-variance inputs: the truncation error of the central
    * difference, eps^2 |f'''| / 6 ~ 1e-5, and the float32 rounding of the two forward passes,
@@ -63,28 +78,30 @@ int main(int argc, char **argv)
    * operations): tol_adj = 1e-5. */
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-test_tol_fd", &tol_fd, NULL));
   PetscCall(PetscOptionsGetReal(NULL, NULL, "-test_eps", &eps, NULL));
-  PetscCall(NNTestDerivatives(net, &grid, B, eps, tol_adj, tol_fd, type, &fails));
+  PetscCall(NNTestDerivatives(net, &gin, &gout, B, eps, tol_adj, tol_fd, type, &fails));
 
   /* 2. rank independence: all passes against the one-rank network with the same weights */
-  n = DaisiGridLocalSize(&grid);
-  N = DaisiGridGlobalSize(&grid);
+  n = DaisiGridLocalSize(&gin);
+  N = DaisiGridGlobalSize(&gin);
+  m = DaisiGridLocalSize(&gout);
+  M = DaisiGridGlobalSize(&gout);
   B = 8;
   for (PetscInt b = 0; b < B; b++) t[b] = 0.13 * b;
-  PetscCall(PetscMalloc6(B * n + 1, &x, B * n + 1, &v, B * n + 1, &w, B * n + 1, &y, B * n + 1, &jv, B * n + 1, &gx));
-  PetscCall(PetscMalloc6(B * N, &yg, B * N, &jvg, B * N, &gxg, B * N, &xg, B * N, &vg, B * N, &wg));
-  PetscCall(PetscMalloc3(B * N, &yr, B * N, &jvr, B * N, &gxr));
-  NNTestRandom(&grid, B, 5, 1.0, x);
-  NNTestRandom(&grid, B, 6, 1.0, v);
-  NNTestRandom(&grid, B, 7, 1.0, w);
-  PetscCall(DaisiNetJVP(net, B, t, x, v, y, jv));
+  PetscCall(PetscMalloc6(B * n + 1, &x, B * n + 1, &v, B * m + 1, &w, B * m + 1, &y, B * m + 1, &jv, B * n + 1, &gx));
+  PetscCall(PetscMalloc6(B * M, &yg, B * M, &jvg, B * N, &gxg, B * N, &xg, B * N, &vg, B * M, &wg));
+  PetscCall(PetscMalloc3(B * M, &yr, B * M, &jvr, B * N, &gxr));
+  NNTestRandom(&gin, B, 5, 1.0, x);
+  NNTestRandom(&gin, B, 6, 1.0, v);
+  NNTestRandom(&gout, B, 7, 1.0, w);
+  PetscCall(DaisiNetJVP(net, B, tt, x, v, y, jv));
   PetscCall(DaisiNetZeroGradient(net));
-  PetscCall(DaisiNetVJP(net, B, t, x, w, NULL, gx, PETSC_TRUE));
-  PetscCall(NNTestGlobal(comm, &grid, B, y, yg));
-  PetscCall(NNTestGlobal(comm, &grid, B, jv, jvg));
-  PetscCall(NNTestGlobal(comm, &grid, B, gx, gxg));
-  PetscCall(NNTestGlobal(comm, &grid, B, x, xg));
-  PetscCall(NNTestGlobal(comm, &grid, B, v, vg));
-  PetscCall(NNTestGlobal(comm, &grid, B, w, wg));
+  PetscCall(DaisiNetVJP(net, B, tt, x, w, NULL, gx, PETSC_TRUE));
+  PetscCall(NNTestGlobal(comm, &gout, B, y, yg));
+  PetscCall(NNTestGlobal(comm, &gout, B, jv, jvg));
+  PetscCall(NNTestGlobal(comm, &gin, B, gx, gxg));
+  PetscCall(NNTestGlobal(comm, &gin, B, x, xg));
+  PetscCall(NNTestGlobal(comm, &gin, B, v, vg));
+  PetscCall(NNTestGlobal(comm, &gout, B, w, wg));
   {
     PetscInt fr = 0;
     if (rank == 0) {
@@ -93,17 +110,17 @@ int main(int argc, char **argv)
       PetscCall(DaisiNetGetParameters(net, &np, &th));
       PetscCall(DaisiNetGetParameters(ref, NULL, &thr));
       PetscCall(PetscArraycpy(thr, th, np));
-      PetscCall(DaisiNetJVP(ref, B, t, xg, vg, yr, jvr));
+      PetscCall(DaisiNetJVP(ref, B, tt, xg, vg, yr, jvr));
       PetscCall(DaisiNetZeroGradient(ref));
-      PetscCall(DaisiNetVJP(ref, B, t, xg, wg, NULL, gxr, PETSC_TRUE));
+      PetscCall(DaisiNetVJP(ref, B, tt, xg, wg, NULL, gxr, PETSC_TRUE));
       PetscCall(DaisiNetGetGradient(net, NULL, &g));
       PetscCall(DaisiNetGetGradient(ref, NULL, &gr));
       for (PetscInt i = 0; i < np; i++) {
         gd = PetscMax(gd, PetscAbsReal((PetscReal)g[i] - gr[i]));
         gm = PetscMax(gm, PetscAbsReal((PetscReal)gr[i]));
       }
-      e[0] = NNTestRelDiff(B * N, yg, yr);
-      e[1] = NNTestRelDiff(B * N, jvg, jvr);
+      e[0] = NNTestRelDiff(B * M, yg, yr);
+      e[1] = NNTestRelDiff(B * M, jvg, jvr);
       e[2] = NNTestRelDiff(B * N, gxg, gxr);
       e[3] = gd / gm;
       PetscCall(PetscPrintf(PETSC_COMM_SELF, "ranks vs 1 rank: output %.2e, JVP %.2e, VJP %.2e, parameter gradient %.2e (tol %.0e)\n", e[0], e[1], e[2], e[3], tol_rank));
@@ -117,10 +134,10 @@ int main(int argc, char **argv)
   /* 3. batch of 8 against 8 batches of 1 */
   {
     PetscReal *y1, e;
-    PetscCall(PetscMalloc1(B * n + 1, &y1));
-    for (PetscInt b = 0; b < B; b++) PetscCall(DaisiNetForward(net, 1, &t[b], x + b * n, y1 + b * n));
-    PetscCall(NNTestGlobal(comm, &grid, B, y1, yr));
-    e = NNTestRelDiff(B * N, yr, yg);
+    PetscCall(PetscMalloc1(B * m + 1, &y1));
+    for (PetscInt b = 0; b < B; b++) PetscCall(DaisiNetForward(net, 1, vae ? NULL : &t[b], x + b * n, y1 + b * m));
+    PetscCall(NNTestGlobal(comm, &gout, B, y1, yr));
+    e = NNTestRelDiff(B * M, yr, yg);
     PetscCall(PetscPrintf(comm, "batch 8 vs 8 x batch 1: %.2e\n", e));
     if (!(e <= 1e-6)) fails++;
     PetscCall(PetscFree(y1));
