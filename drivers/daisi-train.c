@@ -18,7 +18,17 @@
  * SIGTERM/SIGUSR1 and at -train_max_minutes (exit 3); -train_restart resumes bit-identically.
  *
  * -train_eval WEIGHTS evaluates a trained network instead: the denoising loss on -train_data
- * by t-bins (the quality report's table). */
+ * by t-bins (the quality report's table).
+ *
+ * -train_model vae trains a variational autoencoder instead (the state compression of
+ * LO-SDA and latent 3DVar; docs/training.md, section VAE): encoder E (-train_encoder_output)
+ * and decoder D (-train_output), both -nn_* networks of types encoder / decoder with the same
+ * options, in physical units (per-level normalisation from the training data, stored with
+ * the weights). Per sample, with r = (D(z) - x) / std_level and z = mu + exp(lv / 2) eps,
+ * [mu; lv] = E(x), eps ~ N(0, I):  loss = (|r|^2 + beta KL(N(mu, e^lv) | N(0, I))) / n.
+ * One encoder pass serves both halves: its cotangent callback runs the decoder's forward
+ * and reverse pass. Validation: |r|^2 / n with z = mu. The two parameter vectors are one
+ * for the optimiser, checkpoint and EMA. */
 #include <daisi/nn.h>
 #include <daisi/optim.h>
 #include <daisi/prior.h>
@@ -32,7 +42,9 @@ static const char help[] = "DAISI prior training: stochastic-interpolant velocit
                            "  -train_lr, -train_lr_min, -train_warmup, -train_weight_decay, -train_clip, -train_ema, -train_seed\n"
                            "  -train_epoch_steps E  -train_val_samples V  -train_checkpoint F  -train_checkpoint_every K  -train_restart\n"
                            "  -train_max_minutes T  -train_curve F.tsv  -train_progress_every P  -prior_scale S  -nn_* (architecture)\n"
-                           "  -train_eval WEIGHTS -train_data TEST.h5 [-train_eval_samples V -train_eval_bins nb -train_eval_output F.tsv]\n";
+                           "  -train_eval WEIGHTS -train_data TEST.h5 [-train_eval_samples V -train_eval_bins nb -train_eval_output F.tsv]\n"
+                           "  -train_model vae -train_encoder_output ENC.h5 -train_output DEC.h5 -train_vae_beta b -nn_type encoder -nn_latent_channels C\n"
+                           "  -train_model vae -train_eval ENC.h5 -train_eval_decoder DEC.h5 -train_data TEST.h5  (reconstruction errors)\n";
 
 #define CKPT_FORMAT  "daisi-train-checkpoint"
 #define CKPT_VERSION 1
@@ -42,6 +54,10 @@ static const char help[] = "DAISI prior training: stochastic-interpolant velocit
 typedef struct {
   char       data[PETSC_MAX_PATH_LEN], val[PETSC_MAX_PATH_LEN], output[PETSC_MAX_PATH_LEN];
   char       checkpoint[PETSC_MAX_PATH_LEN], curve[PETSC_MAX_PATH_LEN], eval[PETSC_MAX_PATH_LEN], eval_output[PETSC_MAX_PATH_LEN];
+  char       enc_output[PETSC_MAX_PATH_LEN], eval_decoder[PETSC_MAX_PATH_LEN];
+  PetscBool  vae;  /* -train_model vae */
+  PetscBool  check_gradient;
+  PetscReal  beta; /* -train_vae_beta */
   PetscInt   batch, epoch_steps, val_samples, ckpt_every, progress_every, stop_at, eval_samples, eval_bins;
   PetscInt64 seed;
   PetscReal  scale, max_minutes;
@@ -77,7 +93,18 @@ static PetscErrorCode TrainGetOptions(TrainOptions *o)
   o->scale          = DAISI_PRIOR_DEFAULT_SCALE;
   o->eval_samples   = 1000;
   o->eval_bins      = 10;
+  o->beta           = 0.01;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "Prior training options", "daisi-train");
+  {
+    const char *models[] = {"interpolant", "vae"};
+    PetscInt    im       = 0;
+    PetscCall(PetscOptionsEList("-train_model", "What to train: the interpolant prior's velocity network, or a variational autoencoder (encoder + decoder)", "", models, 2, models[0], &im, NULL));
+    o->vae = (PetscBool)(im == 1);
+  }
+  PetscCall(PetscOptionsString("-train_encoder_output", "VAE: weight file of the encoder (-train_output holds the decoder)", "", o->enc_output, o->enc_output, sizeof(o->enc_output), NULL));
+  PetscCall(PetscOptionsBool("-train_check_gradient", "Check the loss gradient of the first minibatch against a central difference, then stop", "", o->check_gradient, &o->check_gradient, NULL));
+  PetscCall(PetscOptionsReal("-train_vae_beta", "VAE: weight of the KL term against the normalised reconstruction error", "", o->beta, &o->beta, NULL));
+  PetscCall(PetscOptionsString("-train_eval_decoder", "VAE evaluation: the decoder of the -train_eval encoder", "", o->eval_decoder, o->eval_decoder, sizeof(o->eval_decoder), NULL));
   PetscCall(PetscOptionsString("-train_data", "Training states (state or ensemble file of a nature run)", "", o->data, o->data, sizeof(o->data), NULL));
   PetscCall(PetscOptionsString("-train_val", "Validation states (state or ensemble file)", "", o->val, o->val, sizeof(o->val), &o->has_val));
   PetscCall(PetscOptionsString("-train_output", "Weight file of the best EMA weights", "", o->output, o->output, sizeof(o->output), NULL));
@@ -113,6 +140,9 @@ static PetscErrorCode TrainGetOptions(TrainOptions *o)
   PetscCheck(o->progress_every >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-train_progress_every must be at least 1");
   PetscCheck(o->scale > 0 && PetscIsNormalReal(o->scale), PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-prior_scale %g must be positive", (double)o->scale);
   PetscCheck(o->max_minutes >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-train_max_minutes must be >= 0");
+  PetscCheck(o->beta >= 0 && PetscIsNormalReal(o->beta + 1), PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-train_vae_beta %g must be >= 0", (double)o->beta);
+  PetscCheck(!o->vae || o->has_eval || o->enc_output[0], PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_model vae needs -train_encoder_output FILE (the encoder's weights; -train_output is the decoder's)");
+  PetscCheck(!o->vae || !o->has_eval || o->eval_decoder[0], PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_model vae -train_eval ENCODER needs -train_eval_decoder FILE");
   PetscCheck(o->eval_samples >= 1 && o->eval_bins >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-train_eval_samples and -train_eval_bins must be at least 1");
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -157,16 +187,20 @@ static PetscErrorCode TrainDataRead(TrainData *d, PetscInt k, PetscReal scale, P
 /* Draw i of counter `cycle` (a step, or the validation/evaluation counter): state index,
  * time (tbin >= 0: stratified in bin tbin of nbins) and the interpolant point x_t with its
  * regression target x1 - z. */
+static PetscInt TrainPick(const TrainData *d, const DaisiRng *rng)
+{
+  return PetscMin((PetscInt)(DaisiRngUniform(rng, 0) * (double)d->nsamples), d->nsamples - 1);
+}
+
 static PetscErrorCode TrainDraw(TrainData *d, PetscReal scale, PetscInt64 seed, uint64_t cycle, uint64_t i, PetscInt tbin, PetscInt nbins, PetscReal *t, PetscReal xt[], PetscReal target[], PetscReal z[])
 {
   const PetscInt n   = DaisiGridLocalSize(&d->grid);
   const DaisiRng rng = DaisiRngMake((uint64_t)seed, DAISI_RNG_TRAINING, cycle, i, 0);
   const DaisiRng rz  = DaisiRngMake((uint64_t)seed, DAISI_RNG_TRAINING, cycle, i, 1);
-  PetscInt       k   = (PetscInt)(DaisiRngUniform(&rng, 0) * (double)d->nsamples);
+  PetscInt       k   = TrainPick(d, &rng);
   PetscReal      u   = DaisiRngUniform(&rng, 1);
 
   PetscFunctionBegin;
-  k  = PetscMin(k, d->nsamples - 1);
   *t = tbin >= 0 ? ((PetscReal)tbin + u) / (PetscReal)nbins : u;
   PetscCall(TrainDataRead(d, k, scale, target));
   DaisiRngNormalArray(&rz, 0, n, z);
@@ -268,6 +302,328 @@ static PetscErrorCode TrainEvaluate(DaisiNet net, TrainData *d, const TrainOptio
     counts[b] = tot[2 * nbins + b];
   }
   PetscCall(PetscFree2(acc, tot));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* ---- the networks being trained: the velocity network, or encoder + decoder (VAE) ---- */
+
+typedef struct {
+  PetscBool  vae;
+  DaisiNet   net, enc;     /* the velocity network or the VAE's decoder; the encoder */
+  PetscInt   nparam, nnet; /* all parameters; those of net (first in theta) */
+  float     *theta, *grad; /* all parameters and their gradient: net's own arrays, or [net | enc] */
+  /* VAE */
+  PetscReal  beta, wscale; /* KL weight; 1 / (global batch * state size) */
+  PetscInt   n, nz, S;     /* values of a state and of a latent (one sample, whole grid); of a level */
+  PetscReal *istd2;        /* per level: 1 / std^2 of the training states */
+  PetscReal *h, *wh, *zl, *xr, *wr, *eps; /* per sample of a block: [mu; lv], its cotangent, z, D(z), its cotangent, noise */
+  const PetscReal *x;      /* the block's states */
+  PetscInt   off;          /* first sample of the encoder chunk being processed */
+  PetscReal  sum;          /* block sums: squared normalised errors + beta KL */
+} TrainNets;
+
+/* per level mean and standard deviation of (up to) 512 evenly spaced training states */
+static PetscErrorCode TrainDataLevelStats(TrainData *d, PetscReal mean[], PetscReal std[])
+{
+  const PetscInt nl = d->grid.nlev, S = d->grid.ny * d->grid.nx, K = PetscMin(512, d->nsamples);
+  PetscReal     *x, *s1, *s2;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc1(nl * S, &x));
+  PetscCall(PetscCalloc2(nl, &s1, nl, &s2));
+  for (PetscInt k = 0; k < K; k++) {
+    PetscCall(TrainDataRead(d, (PetscInt)(((PetscInt64)k * d->nsamples) / K), 1.0, x));
+    for (PetscInt l = 0; l < nl; l++)
+      for (PetscInt j = 0; j < S; j++) {
+        s1[l] += x[l * S + j];
+        s2[l] += x[l * S + j] * x[l * S + j];
+      }
+  }
+  for (PetscInt l = 0; l < nl; l++) {
+    mean[l] = s1[l] / ((PetscReal)K * S);
+    std[l]  = PetscSqrtReal(PetscMax(s2[l] / ((PetscReal)K * S) - mean[l] * mean[l], 0));
+    PetscCheck(std[l] > 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s: level %" PetscInt_FMT " of the training states is constant; a VAE cannot be normalised on it", d->path, l);
+  }
+  PetscCall(PetscFree(x));
+  PetscCall(PetscFree2(s1, s2));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The networks from the -nn_* options (VAE: both halves with the same options, per-level
+ * normalisation from the training data); nmax: samples per block. */
+static PetscErrorCode TrainNetsCreate(const TrainOptions *o, TrainData *data, PetscInt nmax, TrainNets *tn)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscMemzero(tn, sizeof(*tn)));
+  tn->vae = o->vae;
+  PetscCall(DaisiNetCreate(PETSC_COMM_SELF, &tn->net));
+  PetscCall(DaisiNetSetFromOptions(tn->net));
+  if (!tn->vae) {
+    PetscCall(DaisiNetSetUp(tn->net, &data->grid));
+    PetscCall(DaisiNetGetParameters(tn->net, &tn->nparam, &tn->theta));
+    PetscCall(DaisiNetGetGradient(tn->net, NULL, &tn->grad));
+    tn->nnet = tn->nparam;
+  } else {
+    PetscInt   nl = data->grid.nlev, nn, ne;
+    PetscReal *mean, *std, *zero, *one;
+    DaisiGrid  z;
+    float     *th;
+    PetscCall(DaisiNetCreate(PETSC_COMM_SELF, &tn->enc));
+    PetscCall(DaisiNetSetFromOptions(tn->enc));
+    PetscCall(DaisiNetSetType(tn->net, "decoder"));
+    PetscCall(DaisiNetSetType(tn->enc, "encoder"));
+    PetscCall(DaisiNetSetUp(tn->net, &data->grid));
+    PetscCall(DaisiNetSetUp(tn->enc, &data->grid));
+    PetscCall(DaisiNetGetLatentGrid(tn->enc, &z));
+    PetscCall(DaisiNetGetParameters(tn->net, &tn->nnet, NULL));
+    PetscCall(DaisiNetGetParameters(tn->enc, &ne, NULL));
+    tn->nparam = tn->nnet + ne;
+    PetscCall(PetscMalloc2(tn->nparam, &tn->theta, tn->nparam, &tn->grad));
+    PetscCall(DaisiNetGetParameters(tn->net, NULL, &th));
+    PetscCall(PetscArraycpy(tn->theta, th, tn->nnet));
+    PetscCall(DaisiNetGetParameters(tn->enc, NULL, &th));
+    PetscCall(PetscArraycpy(tn->theta + tn->nnet, th, ne));
+    tn->beta = o->beta;
+    tn->n    = DaisiGridLocalSize(&data->grid);
+    tn->nz   = DaisiGridLocalSize(&z);
+    tn->S    = tn->n / nl;
+    tn->wscale = 1.0 / ((PetscReal)o->batch * (PetscReal)tn->n);
+    PetscCall(DaisiNetGetNormalizationSize(tn->enc, &nn));
+    PetscCall(PetscCalloc4(nn, &mean, nn, &std, nn, &zero, nn, &one));
+    for (PetscInt i = 0; i < nn; i++) std[i] = one[i] = 1;
+    PetscCall(TrainDataLevelStats(data, mean, std));
+    PetscCall(DaisiNetSetNormalization(tn->enc, mean, std, zero, one));
+    PetscCall(DaisiNetSetNormalization(tn->net, zero, one, mean, std));
+    PetscCall(PetscMalloc1(nl, &tn->istd2));
+    for (PetscInt l = 0; l < nl; l++) tn->istd2[l] = 1.0 / (std[l] * std[l]);
+    PetscCall(PetscFree4(mean, std, zero, one));
+    nmax = PetscMax(nmax, 1);
+    PetscCall(PetscMalloc6(nmax * 2 * tn->nz, &tn->h, nmax * 2 * tn->nz, &tn->wh, nmax * tn->nz, &tn->zl, nmax * tn->n, &tn->xr, nmax * tn->n, &tn->wr, nmax * tn->nz, &tn->eps));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode TrainNetsDestroy(TrainNets *tn)
+{
+  PetscFunctionBegin;
+  if (tn->vae) {
+    PetscCall(PetscFree2(tn->theta, tn->grad));
+    PetscCall(PetscFree(tn->istd2));
+    PetscCall(PetscFree6(tn->h, tn->wh, tn->zl, tn->xr, tn->wr, tn->eps));
+  }
+  PetscCall(DaisiNetDestroy(&tn->enc));
+  PetscCall(DaisiNetDestroy(&tn->net));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* VAE: the parameters into the two networks (the velocity network uses theta directly) */
+static PetscErrorCode TrainNetsPush(TrainNets *tn)
+{
+  float   *th;
+  PetscInt ne;
+
+  PetscFunctionBegin;
+  if (!tn->vae) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(DaisiNetGetParameters(tn->net, NULL, &th));
+  PetscCall(PetscArraycpy(th, tn->theta, tn->nnet));
+  PetscCall(DaisiNetGetParameters(tn->enc, &ne, &th));
+  PetscCall(PetscArraycpy(th, tn->theta + tn->nnet, ne));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode TrainNetsSetMetadata(TrainNets *tn, const char name[], const char value[])
+{
+  PetscFunctionBegin;
+  PetscCall(DaisiNetSetMetadata(tn->net, name, value));
+  if (tn->enc) PetscCall(DaisiNetSetMetadata(tn->enc, name, value));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* decoder cotangent of samples [b0, b0 + bc) of the current encoder chunk: the gradient of
+ * wscale |r|^2, r = (D(z) - x) / std_level */
+static PetscErrorCode VAEReconCotangent(void *ctx, PetscInt b0, PetscInt bc, const PetscReal y[], PetscReal w[])
+{
+  TrainNets       *tn = (TrainNets *)ctx;
+  const PetscInt   n  = tn->n;
+  const PetscReal *x  = tn->x + (tn->off + b0) * n;
+
+  PetscFunctionBegin;
+  for (PetscInt j = 0; j < bc * n; j++) {
+    const PetscReal r = y[j] - x[j], is2 = tn->istd2[(j % n) / tn->S];
+    tn->sum += r * r * is2;
+    w[j] = 2 * tn->wscale * r * is2;
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+#define VAE_LV_MIN (-20.0)
+#define VAE_LV_MAX 10.0
+
+/* encoder cotangent of the chunk [b0, b0 + bc) from its output h = [mu; lv]: samples
+ * z = mu + exp(lv / 2) eps, runs the decoder's forward and reverse pass (parameter gradient
+ * accumulated), then adds the KL term */
+static PetscErrorCode VAEEncoderCotangent(void *ctx, PetscInt b0, PetscInt bc, const PetscReal h[], PetscReal wh[])
+{
+  TrainNets     *tn = (TrainNets *)ctx;
+  const PetscInt nz = tn->nz;
+  const PetscReal c = tn->beta * tn->wscale;
+  PetscReal     *gz = tn->zl + b0 * nz; /* z, then overwritten by dL/dz (the decoder's VJP) */
+
+  PetscFunctionBegin;
+  for (PetscInt b = 0; b < bc; b++)
+    for (PetscInt j = 0; j < nz; j++) {
+      const PetscReal mu = h[b * 2 * nz + j], lv = PetscMin(PetscMax(h[b * 2 * nz + nz + j], VAE_LV_MIN), VAE_LV_MAX);
+      tn->zl[(b0 + b) * nz + j] = mu + PetscExpReal(0.5 * lv) * tn->eps[(b0 + b) * nz + j];
+    }
+  tn->off = b0;
+  PetscCall(DaisiNetVJPOutput(tn->net, bc, NULL, tn->zl + b0 * nz, VAEReconCotangent, tn, tn->xr + b0 * tn->n, tn->wr + b0 * tn->n, gz, PETSC_TRUE));
+  for (PetscInt b = 0; b < bc; b++)
+    for (PetscInt j = 0; j < nz; j++) {
+      const PetscReal mu = h[b * 2 * nz + j], lvr = h[b * 2 * nz + nz + j], lv = PetscMin(PetscMax(lvr, VAE_LV_MIN), VAE_LV_MAX), e = PetscExpReal(lv);
+      const PetscReal g = gz[b * nz + j];
+      tn->sum += tn->beta * 0.5 * (mu * mu + e - 1 - lv);
+      wh[b * 2 * nz + j]      = g + c * mu;
+      wh[b * 2 * nz + nz + j] = (lvr == lv) ? g * tn->eps[(b0 + b) * nz + j] * 0.5 * PetscExpReal(0.5 * lv) + c * 0.5 * (e - 1) : 0;
+    }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* one VAE training block: states x[B], noise keyed by (seed, step, sample); adds to the
+ * gradients of both networks, returns the sum of |r|^2 + beta KL */
+static PetscErrorCode VAEBlock(TrainNets *tn, TrainData *d, const TrainOptions *o, uint64_t cycle, PetscInt lo, PetscInt B, PetscReal x[], PetscReal *sum)
+{
+  PetscFunctionBegin;
+  for (PetscInt b = 0; b < B; b++) {
+    const DaisiRng rng = DaisiRngMake((uint64_t)o->seed, DAISI_RNG_TRAINING, cycle, (uint64_t)(lo + b), 0);
+    const DaisiRng rz  = DaisiRngMake((uint64_t)o->seed, DAISI_RNG_TRAINING, cycle, (uint64_t)(lo + b), 1);
+    PetscCall(TrainDataRead(d, TrainPick(d, &rng), 1.0, x + b * tn->n));
+    DaisiRngNormalArray(&rz, 0, tn->nz, tn->eps + b * tn->nz);
+  }
+  tn->x   = x;
+  tn->sum = 0;
+  PetscCall(DaisiNetVJPOutput(tn->enc, B, NULL, x, VAEEncoderCotangent, tn, tn->h, tn->wh, NULL, PETSC_TRUE));
+  *sum = tn->sum;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* VAE: draws [lo, lo + B) of counter `cycle` into x and their reconstructions D(mu(E(x))) into tn->xr */
+static PetscErrorCode VAEReconstruct(TrainNets *tn, TrainData *d, const TrainOptions *o, uint64_t cycle, PetscInt lo, PetscInt B, PetscReal x[])
+{
+  const PetscInt nz = tn->nz;
+
+  PetscFunctionBegin;
+  for (PetscInt b = 0; b < B; b++) {
+    const DaisiRng rng = DaisiRngMake((uint64_t)o->seed, DAISI_RNG_TRAINING, cycle, (uint64_t)(lo + b), 0);
+    PetscCall(TrainDataRead(d, TrainPick(d, &rng), 1.0, x + b * tn->n));
+  }
+  PetscCall(DaisiNetForward(tn->enc, B, NULL, x, tn->h));
+  for (PetscInt b = 0; b < B; b++) PetscCall(PetscArraycpy(tn->zl + b * nz, tn->h + b * 2 * nz, nz));
+  PetscCall(DaisiNetForward(tn->net, B, NULL, tn->zl, tn->xr));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* VAE validation: sum of |r|^2 with z = mu over draws [lo, lo + B) of counter `cycle` */
+static PetscErrorCode VAEEvaluateBlock(TrainNets *tn, TrainData *d, const TrainOptions *o, uint64_t cycle, PetscInt lo, PetscInt B, PetscReal x[], PetscReal *sum)
+{
+  const PetscInt n = tn->n;
+
+  PetscFunctionBegin;
+  PetscCall(VAEReconstruct(tn, d, o, cycle, lo, B, x));
+  *sum = 0;
+  for (PetscInt j = 0; j < B * n; j++) *sum += (tn->xr[j] - x[j]) * (tn->xr[j] - x[j]) * tn->istd2[(j % n) / tn->S];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* mean validation loss per state value over draws 0..count-1 of counter `cycle` (all ranks) */
+static PetscErrorCode TrainNetsEvaluate(TrainNets *tn, TrainData *d, const TrainOptions *o, uint64_t cycle, PetscInt count, TrainWork *w, PetscReal *mean)
+{
+  PetscMPIInt rank, size;
+  PetscInt    lo, hi;
+  PetscReal   acc = 0, tot;
+
+  PetscFunctionBegin;
+  PetscCall(TrainNetsPush(tn));
+  if (!tn->vae) {
+    PetscCall(TrainEvaluate(tn->net, d, o, cycle, count, 1, w, mean, NULL, NULL, NULL));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  TrainBlock(count, rank, size, &lo, &hi);
+  for (PetscInt i0 = lo; i0 < hi; i0 += w->nmax) {
+    PetscReal s = 0;
+    PetscCall(VAEEvaluateBlock(tn, d, o, cycle, i0, PetscMin(w->nmax, hi - i0), w->xt, &s));
+    acc += s;
+  }
+  PetscCall(MPIU_Allreduce(&acc, &tot, 1, MPIU_REAL, MPIU_SUM, PETSC_COMM_WORLD));
+  *mean = tot / ((PetscReal)count * (PetscReal)tn->n);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* this rank's block [lo, hi) of the minibatch of step s: one forward + reverse pass, the
+ * gradient of this rank's samples in tn->grad, their squared errors in L->sum */
+static PetscErrorCode TrainBlockGradient(TrainNets *tn, TrainData *data, const TrainOptions *o, PetscInt64 s, PetscInt lo, PetscInt hi, TrainWork *w, TrainLoss *L)
+{
+  const PetscInt n = w->n;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiNetZeroGradient(tn->net));
+  L->sum = 0;
+  if (tn->vae) {
+    float   *g;
+    PetscInt ne;
+    PetscCall(DaisiNetZeroGradient(tn->enc));
+    if (hi > lo) PetscCall(VAEBlock(tn, data, o, (uint64_t)s, lo, hi - lo, w->xt, &L->sum));
+    PetscCall(DaisiNetGetGradient(tn->net, NULL, &g));
+    PetscCall(PetscArraycpy(tn->grad, g, tn->nnet));
+    PetscCall(DaisiNetGetGradient(tn->enc, &ne, &g));
+    PetscCall(PetscArraycpy(tn->grad + tn->nnet, g, ne));
+  } else {
+    for (PetscInt b = 0; b < hi - lo; b++) PetscCall(TrainDraw(data, o->scale, o->seed, (uint64_t)s, (uint64_t)(lo + b), -1, 1, &w->t[b], w->xt + b * n, w->target + b * n, w->z));
+    L->target = w->target;
+    if (hi > lo) PetscCall(DaisiNetVJPOutput(tn->net, hi - lo, w->t, w->xt, TrainCotangent, L, w->y, w->w, NULL, PETSC_TRUE));
+  }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* -train_check_gradient: the gradient of the first minibatch's loss along a random direction
+ * u (standard normal per parameter) against the central difference
+ * (L(theta + h u) - L(theta - h u)) / 2h with the same draws and noise; fails if they differ
+ * by more than tol |grad|, the typical size of grad . u (a wrong term or factor is off by
+ * O(|grad|); float32 rounding and the O(h^2) truncation stay far below) */
+static PetscErrorCode TrainCheckGradient(TrainNets *tn, TrainData *data, const TrainOptions *o, PetscInt lo, PetscInt hi, TrainWork *w, TrainLoss *L)
+{
+  const PetscReal h = 1e-3, tol = 1e-2;
+  PetscReal       gu = 0, gg = 0, lp[2], tot[2];
+  float          *save, *u;
+  DaisiRng        r = DaisiRngMake((uint64_t)o->seed, DAISI_RNG_TRAINING, VAL_CYCLE + 1, 0, 0);
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2(tn->nparam, &save, tn->nparam, &u));
+  PetscCall(TrainBlockGradient(tn, data, o, 0, lo, hi, w, L));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, tn->grad, (PetscMPIInt)tn->nparam, MPI_FLOAT, MPI_SUM, PETSC_COMM_WORLD));
+  for (PetscInt i = 0; i < tn->nparam; i++) {
+    u[i]    = (float)DaisiRngNormal(&r, (uint64_t)i);
+    save[i] = tn->theta[i];
+    gu += (PetscReal)tn->grad[i] * u[i];
+    gg += (PetscReal)tn->grad[i] * tn->grad[i];
+  }
+  for (int sgn = 0; sgn < 2; sgn++) {
+    for (PetscInt i = 0; i < tn->nparam; i++) tn->theta[i] = save[i] + (float)((sgn ? -h : h) * u[i]);
+    PetscCall(TrainNetsPush(tn));
+    PetscCall(TrainBlockGradient(tn, data, o, 0, lo, hi, w, L));
+    lp[sgn] = L->sum;
+  }
+  PetscCall(MPIU_Allreduce(lp, tot, 2, MPIU_REAL, MPIU_SUM, PETSC_COMM_WORLD));
+  for (PetscInt i = 0; i < tn->nparam; i++) tn->theta[i] = save[i];
+  PetscCall(TrainNetsPush(tn));
+  {
+    /* L->sum is the loss times batch * n; the gradient is that of the loss */
+    const PetscReal fd = (tot[0] - tot[1]) / (2 * h) / ((PetscReal)o->batch * (PetscReal)w->n), scale = PetscSqrtReal(gg), rel = PetscAbsReal(fd - gu) / scale;
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | gradient check: directional derivative %.8e, central difference %.8e, difference / |g| %.2e (tol %.0e)\n", (double)gu, (double)fd, (double)rel, (double)tol));
+    PetscCheck(rel <= tol, PETSC_COMM_WORLD, PETSC_ERR_PLIB, "gradient check failed: %.3e vs %.3e", (double)gu, (double)fd);
+  }
+  PetscCall(PetscFree2(save, u));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -531,43 +887,39 @@ static PetscErrorCode WriteCurveRank0(const char path[], const TrainHistory *h)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* the network with the EMA weights in place of its own, saved with its metadata */
-static PetscErrorCode SaveEMARank0(DaisiNet net, const char path[], const float *ema, float *save)
+/* the network(s) with the EMA weights in place of their own, saved with their metadata */
+static PetscErrorCode SaveEMARank0(TrainNets *tn, const TrainOptions *o, const float *ema, float *save)
 {
-  PetscInt n;
-  float   *theta;
-
   PetscFunctionBegin;
-  PetscCall(DaisiNetGetParameters(net, &n, &theta));
-  PetscCall(PetscArraycpy(save, theta, n));
-  PetscCall(PetscArraycpy(theta, ema, n));
-  PetscCall(DaisiNetSave(net, path));
-  PetscCall(PetscArraycpy(theta, save, n));
+  PetscCall(PetscArraycpy(save, tn->theta, tn->nparam));
+  PetscCall(PetscArraycpy(tn->theta, ema, tn->nparam));
+  PetscCall(TrainNetsPush(tn));
+  PetscCall(DaisiNetSave(tn->net, o->output));
+  if (tn->enc) PetscCall(DaisiNetSave(tn->enc, o->enc_output));
+  PetscCall(PetscArraycpy(tn->theta, save, tn->nparam));
+  PetscCall(TrainNetsPush(tn));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* loss of the EMA weights (swapped in and out) */
-static PetscErrorCode EvaluateEMA(DaisiNet net, TrainData *val, const TrainOptions *o, TrainWork *w, const float *ema, float *save, PetscReal *loss)
+static PetscErrorCode EvaluateEMA(TrainNets *tn, TrainData *val, const TrainOptions *o, TrainWork *w, const float *ema, float *save, PetscReal *loss)
 {
-  PetscInt n;
-  float   *theta;
-
   PetscFunctionBegin;
-  PetscCall(DaisiNetGetParameters(net, &n, &theta));
-  PetscCall(PetscArraycpy(save, theta, n));
-  PetscCall(PetscArraycpy(theta, ema, n));
-  PetscCall(TrainEvaluate(net, val, o, VAL_CYCLE, o->val_samples, 1, w, loss, NULL, NULL, NULL));
-  PetscCall(PetscArraycpy(theta, save, n));
+  PetscCall(PetscArraycpy(save, tn->theta, tn->nparam));
+  PetscCall(PetscArraycpy(tn->theta, ema, tn->nparam));
+  PetscCall(TrainNetsEvaluate(tn, val, o, VAL_CYCLE, o->val_samples, w, loss));
+  PetscCall(PetscArraycpy(tn->theta, save, tn->nparam));
+  PetscCall(TrainNetsPush(tn));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode SetMetadataReal(DaisiNet net, const char name[], PetscReal v)
+static PetscErrorCode SetMetadataReal(TrainNets *tn, const char name[], PetscReal v)
 {
   char buf[64];
 
   PetscFunctionBegin;
   PetscCall(PetscSNPrintf(buf, sizeof(buf), "%.17g", (double)v));
-  PetscCall(DaisiNetSetMetadata(net, name, buf));
+  PetscCall(TrainNetsSetMetadata(tn, name, buf));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -575,7 +927,7 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
 {
   PetscMPIInt            rank, size;
   TrainData              data, val;
-  DaisiNet               net;
+  TrainNets              tn;
   DaisiOptimizer         opt;
   TrainWork              w;
   TrainState             st;
@@ -598,11 +950,11 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
   PetscCheck(val.grid.nlev == data.grid.nlev && val.grid.ny == data.grid.ny && val.grid.nx == data.grid.nx, PETSC_COMM_WORLD, PETSC_ERR_ARG_SIZ, "validation file %s holds %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " states, the training file %s %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT, o->val, val.grid.nlev, val.grid.ny, val.grid.nx, o->data, data.grid.nlev, data.grid.ny, data.grid.nx);
   n = DaisiGridLocalSize(&data.grid);
 
-  PetscCall(DaisiNetCreate(PETSC_COMM_SELF, &net));
-  PetscCall(DaisiNetSetFromOptions(net));
-  PetscCall(DaisiNetSetUp(net, &data.grid));
-  PetscCall(DaisiNetGetParameters(net, &nparam, &theta));
-  PetscCall(DaisiNetGetGradient(net, &nparam, &grad));
+  TrainBlock(o->batch, rank, size, &lo, &hi);
+  PetscCall(TrainNetsCreate(o, &data, PetscMax(hi - lo, 8), &tn));
+  nparam = tn.nparam;
+  theta  = tn.theta;
+  grad   = tn.grad;
   PetscCall(DaisiOptimizerCreate(PETSC_COMM_WORLD, nparam, &opt));
   PetscCall(DaisiOptimizerSetFromOptions(opt));
   PetscCall(DaisiOptimizerSetUp(opt, theta));
@@ -610,34 +962,58 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
   PetscCall(DaisiOptimizerGetState(opt, NULL, &m, &v, &ema));
   PetscCall(DaisiCheckOptionsUsed(PETSC_COMM_WORLD));
   epoch_steps = o->epoch_steps > 0 ? o->epoch_steps : PetscMax(1, (data.nsamples + o->batch - 1) / o->batch);
-  TrainBlock(o->batch, rank, size, &lo, &hi);
   PetscCall(TrainWorkCreate(PetscMax(hi - lo, 8), n, &w)); /* validation runs in chunks of 8 */
   PetscCall(PetscMalloc2(nparam, &gsum, nparam, &save));
 
   /* everything that shapes the trajectory; a resumed run must match it */
   PetscCall(DaisiOptimizerGetSignature(opt, sig, sizeof(sig)));
   PetscCall(PetscMemzero(&st, sizeof(st)));
-  PetscCall(PetscSNPrintf(st.signature, sizeof(st.signature), "%s batch=%" PetscInt_FMT " seed=%" PetscInt64_FMT " train_states=%" PetscInt_FMT " val_states=%" PetscInt_FMT " val_samples=%" PetscInt_FMT " epoch_steps=%" PetscInt_FMT " scale=%.17g grid=%" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT, sig, o->batch, o->seed, data.nsamples, val.nsamples, o->val_samples, epoch_steps, (double)o->scale, data.grid.nlev, data.grid.ny, data.grid.nx));
+  PetscCall(PetscSNPrintf(st.signature, sizeof(st.signature), "%s batch=%" PetscInt_FMT " seed=%" PetscInt64_FMT " train_states=%" PetscInt_FMT " val_states=%" PetscInt_FMT " val_samples=%" PetscInt_FMT " epoch_steps=%" PetscInt_FMT " scale=%.17g grid=%" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT "%s", sig, o->batch, o->seed, data.nsamples, val.nsamples, o->val_samples, epoch_steps, (double)o->scale, data.grid.nlev, data.grid.ny, data.grid.nx, o->vae ? " model=vae" : ""));
+  if (o->vae) {
+    size_t len;
+    PetscCall(PetscStrlen(st.signature, &len));
+    PetscCall(PetscSNPrintf(st.signature + len, sizeof(st.signature) - len, " beta=%.17g", (double)o->beta));
+  }
   st.best = PETSC_MAX_REAL;
   if (o->restart) PetscCall(DaisiFileExists(PETSC_COMM_WORLD, o->checkpoint, &have_ckpt));
   if (have_ckpt) {
     PetscCall(ReadCheckpoint(o->checkpoint, &st, nparam, theta, m, v, ema, &hist));
+    PetscCall(TrainNetsPush(&tn));
     PetscCall(DaisiOptimizerSetStep(opt, st.step));
     if (hist.nep) val_last = hist.rows[(hist.nep - 1) * HIST_COLS + 3];
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | resuming from %s at step %" PetscInt64_FMT " (%" PetscInt_FMT " epochs done, best validation loss %.5f)\n", o->checkpoint, st.step, hist.nep, st.best < PETSC_MAX_REAL ? (double)st.best : -1.0));
   }
 
   {
-    PetscLogDouble flops;
-    PetscCall(DaisiNetGetForwardFlops(net, &flops));
+    PetscLogDouble flops, fe = 0;
+    PetscCall(DaisiNetGetForwardFlops(tn.net, &flops));
+    if (tn.enc) PetscCall(DaisiNetGetForwardFlops(tn.enc, &fe));
+    flops += fe;
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | %" PetscInt_FMT " training states from %s, %" PetscInt_FMT " validation states from %s, grid %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT ", s_data %g\n", data.nsamples, o->data, val.nsamples, o->val, data.grid.nlev, data.grid.ny, data.grid.nx, (double)o->scale));
+    if (tn.vae) {
+      DaisiGrid z;
+      PetscCall(DaisiNetGetLatentGrid(tn.enc, &z));
+      PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | variational autoencoder: latent %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " (%.1fx compression), KL weight beta %g; encoder to %s, decoder to %s\n", z.nlev, z.ny, z.nx, (double)DaisiGridGlobalSize(&data.grid) / (double)DaisiGridGlobalSize(&z), (double)o->beta, o->enc_output, o->output));
+    }
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | network: %" PetscInt_FMT " parameters, %.3f GFLOP per sample forward; batch %" PetscInt_FMT " over %d rank(s); %" PetscInt_FMT " steps, %" PetscInt_FMT " per epoch; output %s\n", nparam, flops / 1e9, o->batch, size, steps, epoch_steps, o->output));
     PetscCall(DaisiOptimizerView(opt, PETSC_VIEWER_STDOUT_WORLD));
   }
-  PetscCall(DaisiNetSetMetadata(net, "trained_by", "daisi-train"));
-  PetscCall(DaisiNetSetMetadata(net, "train_data", o->data));
-  PetscCall(DaisiNetSetMetadata(net, "train_signature", st.signature));
-  PetscCall(SetMetadataReal(net, "data_scale", o->scale));
+  L.n      = n;
+  L.wscale = 2.0 / ((PetscReal)o->batch * (PetscReal)n);
+  if (o->check_gradient) {
+    PetscCall(TrainCheckGradient(&tn, &data, o, lo, hi, &w, &L));
+    PetscCall(PetscFree2(gsum, save));
+    PetscCall(TrainWorkDestroy(&w));
+    PetscCall(DaisiOptimizerDestroy(&opt));
+    PetscCall(TrainNetsDestroy(&tn));
+    PetscCall(TrainDataClose(&val));
+    PetscCall(TrainDataClose(&data));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  PetscCall(TrainNetsSetMetadata(&tn, "trained_by", "daisi-train"));
+  PetscCall(TrainNetsSetMetadata(&tn, "train_data", o->data));
+  PetscCall(TrainNetsSetMetadata(&tn, "train_signature", st.signature));
+  if (!o->vae) PetscCall(SetMetadataReal(&tn, "data_scale", o->scale));
 
   PetscCall(PetscTime(&t_start));
   t_prog        = t_start;
@@ -650,11 +1026,7 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
     PetscBool        stop, epoch_end;
 
     /* this rank's block of the minibatch, one forward + reverse pass */
-    for (PetscInt b = 0; b < hi - lo; b++) PetscCall(TrainDraw(&data, o->scale, o->seed, (uint64_t)s, (uint64_t)(lo + b), -1, 1, &w.t[b], w.xt + b * n, w.target + b * n, w.z));
-    PetscCall(DaisiNetZeroGradient(net));
-    L.target = w.target;
-    L.sum    = 0;
-    if (hi > lo) PetscCall(DaisiNetVJPOutput(net, hi - lo, w.t, w.xt, TrainCotangent, &L, w.y, w.w, NULL, PETSC_TRUE));
+    PetscCall(TrainBlockGradient(&tn, &data, o, s, lo, hi, &w, &L));
     /* sum on rank 0, then broadcast: every rank gets the same bits */
     PetscCallMPI(MPI_Reduce(grad, gsum, (PetscMPIInt)nparam, MPI_FLOAT, MPI_SUM, 0, PETSC_COMM_WORLD));
     PetscCallMPI(MPI_Bcast(gsum, (PetscMPIInt)nparam, MPI_FLOAT, 0, PETSC_COMM_WORLD));
@@ -663,6 +1035,7 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
     ltot[0] /= (PetscReal)o->batch * (PetscReal)n;
     PetscCheck(PetscIsNormalReal(ltot[0]) || ltot[0] == 0, PETSC_COMM_WORLD, PETSC_ERR_FP, "step %" PetscInt64_FMT ": the training loss is not finite (diverged; lower -train_lr or raise -train_warmup)", s + 1);
     PetscCall(DaisiOptimizerStep(opt, theta, gsum, &info));
+    PetscCall(TrainNetsPush(&tn));
     st.step++;
     st.epoch_sum += ltot[0];
     st.epoch_count += 1;
@@ -671,8 +1044,8 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
     epoch_end = (PetscBool)(st.step % epoch_steps == 0 || st.step == steps);
     if (epoch_end) {
       PetscReal row[HIST_COLS], val_ema, val_raw;
-      PetscCall(TrainEvaluate(net, &val, o, VAL_CYCLE, o->val_samples, 1, &w, &val_raw, NULL, NULL, NULL));
-      PetscCall(EvaluateEMA(net, &val, o, &w, ema, save, &val_ema));
+      PetscCall(TrainNetsEvaluate(&tn, &val, o, VAL_CYCLE, o->val_samples, &w, &val_raw));
+      PetscCall(EvaluateEMA(&tn, &val, o, &w, ema, save, &val_ema));
       row[0] = (PetscReal)(hist.nep + 1);
       row[1] = (PetscReal)st.step;
       row[2] = st.epoch_sum / PetscMax(st.epoch_count, 1);
@@ -684,9 +1057,9 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
       val_last                      = val_ema;
       if (val_ema < st.best) {
         st.best = val_ema;
-        PetscCall(SetMetadataReal(net, "train_step", (PetscReal)st.step));
-        PetscCall(SetMetadataReal(net, "val_loss", val_ema));
-        RANK0_CALL(rank, SaveEMARank0(net, o->output, ema, save));
+        PetscCall(SetMetadataReal(&tn, "train_step", (PetscReal)st.step));
+        PetscCall(SetMetadataReal(&tn, "val_loss", val_ema));
+        RANK0_CALL(rank, SaveEMARank0(&tn, o, ema, save));
       }
       RANK0_CALL(rank, WriteCurveRank0(o->curve, &hist));
       PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | epoch %4" PetscInt_FMT " | step %7" PetscInt64_FMT " | train loss %.5f | val loss EMA %.5f raw %.5f%s\n", hist.nep, st.step, (double)row[2], (double)val_ema, (double)val_raw, val_ema <= st.best ? " | best, saved" : ""));
@@ -727,7 +1100,7 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
   PetscCall(PetscFree(hist.rows));
   PetscCall(TrainWorkDestroy(&w));
   PetscCall(DaisiOptimizerDestroy(&opt));
-  PetscCall(DaisiNetDestroy(&net));
+  PetscCall(TrainNetsDestroy(&tn));
   PetscCall(TrainDataClose(&val));
   PetscCall(TrainDataClose(&data));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -773,6 +1146,70 @@ static PetscErrorCode Evaluate(const TrainOptions *o)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* VAE reconstruction errors on a data split: per level RMSE of D(mu(E(x))) - x in K, against
+ * the standard deviation of the states (draws as in validation) */
+static PetscErrorCode EvaluateVAE(const TrainOptions *o)
+{
+  TrainData data;
+  TrainNets tn;
+  PetscInt  nl, S, lo, hi, nmax = 8;
+  PetscMPIInt rank, size;
+  PetscReal *acc, *tot, *x;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(TrainDataOpen(o->data, &data));
+  PetscCall(PetscMemzero(&tn, sizeof(tn)));
+  tn.vae = PETSC_TRUE;
+  PetscCall(DaisiNetLoad(PETSC_COMM_SELF, o->eval, &data.grid, &tn.enc));
+  PetscCall(DaisiNetLoad(PETSC_COMM_SELF, o->eval_decoder, &data.grid, &tn.net));
+  {
+    const char *te, *td;
+    PetscCall(DaisiNetGetType(tn.enc, &te));
+    PetscCall(DaisiNetGetType(tn.net, &td));
+    PetscCheck(!strcmp(te, "encoder"), PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_eval %s holds a %s network, not an encoder", o->eval, te);
+    PetscCheck(!strcmp(td, "decoder"), PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_eval_decoder %s holds a %s network, not a decoder", o->eval_decoder, td);
+  }
+  {
+    DaisiGrid ze, zd;
+    PetscCall(DaisiNetGetLatentGrid(tn.enc, &ze));
+    PetscCall(DaisiNetGetLatentGrid(tn.net, &zd));
+    PetscCheck(ze.nlev == zd.nlev && ze.ny == zd.ny && ze.nx == zd.nx, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "encoder %s and decoder %s have different latent spaces", o->eval, o->eval_decoder);
+    tn.nz = DaisiGridLocalSize(&ze);
+  }
+  PetscCall(DaisiCheckOptionsUsed(PETSC_COMM_WORLD));
+  nl   = data.grid.nlev;
+  tn.n = DaisiGridLocalSize(&data.grid);
+  tn.S = S = tn.n / nl;
+  PetscCall(PetscMalloc6(nmax * 2 * tn.nz, &tn.h, 1, &tn.wh, nmax * tn.nz, &tn.zl, nmax * tn.n, &tn.xr, 1, &tn.wr, 1, &tn.eps));
+  PetscCall(PetscCalloc3(3 * nl, &acc, 3 * nl, &tot, nmax * tn.n, &x));
+  TrainBlock(o->eval_samples, rank, size, &lo, &hi);
+  for (PetscInt i0 = lo; i0 < hi; i0 += nmax) {
+    const PetscInt B = PetscMin(nmax, hi - i0);
+    PetscCall(VAEReconstruct(&tn, &data, o, EVAL_CYCLE, i0, B, x));
+    for (PetscInt j = 0; j < B * tn.n; j++) {
+      const PetscInt l = (j % tn.n) / S;
+      acc[l] += (tn.xr[j] - x[j]) * (tn.xr[j] - x[j]);
+      acc[nl + l] += x[j];
+      acc[2 * nl + l] += x[j] * x[j];
+    }
+  }
+  PetscCall(MPIU_Allreduce(acc, tot, 3 * nl, MPIU_REAL, MPIU_SUM, PETSC_COMM_WORLD));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | VAE %s + %s on %s (%" PetscInt_FMT " states), %" PetscInt_FMT " draws\n", o->eval, o->eval_decoder, o->data, data.nsamples, o->eval_samples));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | level  RMSE (K)   std of the states (K)  RMSE / std\n"));
+  for (PetscInt l = 0; l < nl; l++) {
+    const PetscReal N = (PetscReal)o->eval_samples * S, mean = tot[nl + l] / N, sd = PetscSqrtReal(PetscMax(tot[2 * nl + l] / N - mean * mean, 0)), rmse = PetscSqrtReal(tot[l] / N);
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | %5" PetscInt_FMT "  %.5f    %.5f                %.4f\n", l, (double)rmse, (double)sd, (double)(rmse / sd)));
+  }
+  PetscCall(PetscFree3(acc, tot, x));
+  PetscCall(PetscFree6(tn.h, tn.wh, tn.zl, tn.xr, tn.wr, tn.eps));
+  PetscCall(DaisiNetDestroy(&tn.enc));
+  PetscCall(DaisiNetDestroy(&tn.net));
+  PetscCall(TrainDataClose(&data));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 int main(int argc, char **argv)
 {
   TrainOptions o;
@@ -783,7 +1220,8 @@ int main(int argc, char **argv)
   PetscCall(TrainGetOptions(&o));
   /* the network and optimiser options are read inside; unknown options are caught there
    * before any work */
-  if (o.has_eval) PetscCall(Evaluate(&o));
+  if (o.has_eval && o.vae) PetscCall(EvaluateVAE(&o));
+  else if (o.has_eval) PetscCall(Evaluate(&o));
   else PetscCall(Train(&o, &stopped));
   PetscCall(DaisiFinalize());
   return stopped ? DAISI_EXIT_CHECKPOINTED : 0;

@@ -40,6 +40,10 @@ PETSC_EXTERN PetscErrorCode DaisiNetSetOptionsPrefix(DaisiNet net, const char pr
  * -nn_time_max_frequency, -nn_time_dim, -nn_mlp_width, -nn_mlp_depth, -nn_gn_eps, -nn_seed;
  * kernels: -nn_conv_backend dnnl|blas, -nn_threads, -nn_batch_chunk (see docs/nn.md) */
 PETSC_EXTERN PetscErrorCode DaisiNetSetFromOptions(DaisiNet net);
+/* The type (unet, mlp, encoder, decoder), before DaisiNetSetUp; overrides -nn_type (daisi-train
+ * makes the two halves of a VAE from one set of options this way). */
+PETSC_EXTERN PetscErrorCode DaisiNetSetType(DaisiNet net, const char type[]);
+PETSC_EXTERN PetscErrorCode DaisiNetGetType(DaisiNet net, const char **type);
 /* Builds the graph for this grid and, unless loaded from a file, initialises the weights
  * from -nn_seed (stream DAISI_RNG_NN_INIT). Errors if the grid does not fit the
  * architecture (channels vs levels, grid not divisible by 2^(levels-1)). */

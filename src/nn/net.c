@@ -51,6 +51,22 @@ PetscErrorCode DaisiNetSetOptionsPrefix(DaisiNet net, const char prefix[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode DaisiNetSetType(DaisiNet net, const char type[])
+{
+  PetscFunctionBegin;
+  PetscCheck(!net->setup, net->comm, PETSC_ERR_ORDER, "DaisiNetSetType() after DaisiNetSetUp()");
+  PetscCheck(!strcmp(type, "unet") || !strcmp(type, "mlp") || !strcmp(type, "encoder") || !strcmp(type, "decoder"), net->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown network type '%s' (unet, mlp, encoder, decoder)", type);
+  PetscCall(PetscStrncpy(net->type, type, sizeof(net->type)));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetGetType(DaisiNet net, const char **type)
+{
+  PetscFunctionBegin;
+  *type = net->type;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode DaisiNetSetFromOptions(DaisiNet net)
 {
   const char *types[] = {"unet", "mlp", "encoder", "decoder"};

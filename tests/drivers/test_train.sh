@@ -2,7 +2,8 @@
 # daisi-train end to end with a tiny network: the loss falls, 1 vs 2 ranks agree to reduction
 # rounding, a stopped (step or real signal) and resumed run equals the uninterrupted one bit
 # for bit, the evaluation mode runs, and bad input ends in a clear error with nothing
-# overwritten.
+# overwritten. The same for a variational autoencoder (-train_model vae), and the loss
+# gradients of both models against central differences (-train_check_gradient).
 set -u
 bin="$DAISI_BIN"
 mpi="$MPIEXEC --oversubscribe"
@@ -76,6 +77,46 @@ fi
 $mpi -n 2 "$bin/daisi-train" -daisi_quiet -train_eval a.h5 -train_data va.h5 -train_eval_samples 40 -train_eval_bins 4 -train_eval_output ev.tsv > ev.log 2>&1 || fail "evaluation ($(tail -3 ev.log))"
 [ "$(wc -l < ev.tsv)" -eq 5 ] && grep -q "eval | all t: loss" ev.log && pass "evaluation table by t" || fail "evaluation table"
 
+# 3b. gradients of both models against central differences, on 1 and 2 ranks
+vnet="-nn_base_width 8 -nn_channel_mult 1,2,2 -nn_groups 4 -nn_latent_channels 4"
+for m in interpolant vae; do
+  for np in 1 2; do
+    $mpi -n $np "$bin/daisi-train" -daisi_quiet -train_model $m -train_check_gradient -train_data tr.h5 -train_val va.h5 -train_batch 12 -train_vae_beta 1 \
+      $vnet -nn_time_features 8 -nn_time_dim 16 -train_output g.h5 -train_encoder_output ge.h5 > g.log 2>&1 \
+      && grep -q "gradient check: directional derivative" g.log && [ ! -e g.h5 ] && pass "$m loss gradient on $np rank(s) ($(grep -o 'difference / |g| [0-9.e+-]*' g.log))" || fail "$m gradient check on $np rank(s): $(grep -m1 -E 'check|ERROR' g.log)"
+  done
+done
+
+# 3c. the VAE: trains (validation loss falls), 1 vs 2 ranks, stop and resume, reconstruction table
+vtr="-daisi_quiet -train_model vae -train_data tr.h5 -train_val va.h5 -train_batch 12 -train_steps 60 -train_warmup 10 -train_lr 3e-3 -train_epoch_steps 20 -train_val_samples 24 -train_checkpoint_every 0 -train_progress_every 20 $vnet"
+$mpi -n 2 "$bin/daisi-train" $vtr -train_output va_dec.h5 -train_encoder_output va_enc.h5 > va.log 2>&1 || fail "VAE training on 2 ranks ($(tail -3 va.log))"
+$mpi -n 1 "$bin/daisi-train" $vtr -train_output vb_dec.h5 -train_encoder_output vb_enc.h5 > vb.log 2>&1 || fail "VAE training on 1 rank ($(tail -3 vb.log))"
+$mpi -n 2 "$bin/daisi-train" $vtr -train_output vc_dec.h5 -train_encoder_output vc_enc.h5 -train_stop_at_step 30 > vc1.log 2>&1
+rc=$?
+$mpi -n 1 "$bin/daisi-train" $vtr -train_output vc_dec.h5 -train_encoder_output vc_enc.h5 -train_restart > vc2.log 2>&1 || fail "VAE resume ($(tail -3 vc2.log))"
+[ $rc -eq 3 ] && grep -q "resuming from vc_dec.h5.chk at step 30" vc2.log && pass "VAE stop at step 30 and resume on another rank count" || fail "VAE stop/resume (rc=$rc)"
+if $py -c "import h5py, numpy" 2>/dev/null; then
+  $py - <<'PY' && pass "VAE: resumed weights equal the uninterrupted ones; 1 vs 2 ranks within rounding; validation loss falls; types and latent recorded" || fail "VAE training results (see above)"
+import h5py, numpy as np, sys
+def w(p):
+    with h5py.File(p) as f:
+        return f["parameters"][:], f.attrs["type"].decode() if isinstance(f.attrs["type"], bytes) else str(f.attrs["type"]), int(f.attrs["latent_channels"][0])
+ok = True
+for half, typ in (("dec", "decoder"), ("enc", "encoder")):
+    a, ta, la = w("va_%s.h5" % half); b, _, _ = w("vb_%s.h5" % half); c, _, _ = w("vc_%s.h5" % half)
+    if ta != typ or la != 4: print(half, "type/latent", ta, la); ok = False
+    # the resumed run continued on 1 rank: equal to the 2-rank run up to the reduction rounding of 30 steps
+    for name, x in (("1 rank", b), ("resumed", c)):
+        rel = np.abs(a - x).max() / np.abs(a).max()
+        if not rel < 1e-3: print(half, name, "differs by", rel); ok = False
+curve = np.loadtxt("va_dec.h5.curve.tsv", skiprows=1)
+if not curve[-1, 3] < 0.9 * curve[0, 3]: print("VAE validation loss did not fall:", curve[:, 3]); ok = False
+print("VAE validation loss", curve[:, 3])
+sys.exit(0 if ok else 1)
+PY
+fi
+$mpi -n 2 "$bin/daisi-train" -daisi_quiet -train_model vae -train_eval va_enc.h5 -train_eval_decoder va_dec.h5 -train_data va.h5 -train_eval_samples 16 > vev.log 2>&1 && [ "$(grep -c 'eval |  *[01]  ' vev.log)" -eq 2 ] && pass "VAE reconstruction table per level" || fail "VAE evaluation ($(tail -2 vev.log))"
+
 # 4. bad input: non-zero exit, the culprit named, nothing overwritten
 cp a.h5 keep.h5
 bad() { # name, expected message (grep -E), args...
@@ -96,6 +137,9 @@ bad "impossible warm-up" "-train_warmup 100 must lie in" $net -train_data tr.h5 
 bad "weights of another grid" "holds a network for a 2 x 32 x 32 .* state, the model grid is 2 x 64 x 64" -train_eval a.h5 -train_data n64.h5
 bad "unwritable output" "cannot write network weight file no_dir/p.h5" $net -train_data tr.h5 -train_val va.h5 -train_output no_dir/p.h5 -train_steps 2 -train_warmup 1 -train_epoch_steps 1
 printf 'not a checkpoint\n' > out.h5.chk
+bad "VAE without an encoder file" "-train_model vae needs -train_encoder_output" -train_model vae -train_data tr.h5 -train_val va.h5 -train_output out.h5
+bad "VAE evaluation without a decoder" "needs -train_eval_decoder" -train_model vae -train_eval va_enc.h5 -train_data va.h5
+bad "decoder given as encoder" "va_dec.h5 holds a decoder network, not an encoder" -train_model vae -train_eval va_dec.h5 -train_eval_decoder va_dec.h5 -train_data va.h5
 bad "unreadable checkpoint" "cannot open checkpoint out.h5.chk" $tr -train_output out.h5 -train_restart
 $mpi -n 2 "$bin/daisi-train" $tr -train_output e.h5 -train_stop_at_step 20 > e.log 2>&1
 cp e.h5.chk out.h5.chk
