@@ -23,6 +23,8 @@
  *         out as a DaisiGrid of its own (DaisiNetGetLatentGrid): same ranks, rows split in
  *         blocks of ceil(ny_latent / P). Inputs and outputs of a pass have the layout of
  *         what they are (state or latent), so x and y then differ in size.
+ * A unet with -nn_cond_channels K > 0 is conditioned on K extra fields: its input holds the
+ * grid's nlev channels followed by the K condition channels (same rows), its output nlev.
  * Computation is in float32, the interface in double. docs/nn.md describes the
  * architecture, the options and the weight file. */
 #ifndef DAISI_NN_H

@@ -3,7 +3,7 @@
  *   attributes of /: format, version, type, in_channels, base_width, channel_mult[],
  *     blocks_per_level, groups, time_features, time_dim, time_max_frequency, mlp_width,
  *     mlp_depth, gn_eps, seed, upsample_transposed, grid_nlev, grid_ny, grid_nx, nparam, checksum,
- *     and latent_channels for an encoder or decoder
+ *     and latent_channels for an encoder or decoder, cond_channels for a conditioned unet
  *   /parameters                 float32 [nparam]   flat, in graph order
  *   /graph                      int64 [nop][6]     type, in0, in1, out, offset, count per op
  *   /normalization/{input_mean,input_std,output_mean,output_std}  float64 [channels]
@@ -112,6 +112,7 @@ static herr_t NNWriteFile(DaisiNet net, const char *path)
   e |= NNWriteAttrString(f, "type", net->type);
 #define NNW(name, val) (v = (int64_t)(val), e |= NNWriteAttrInt(f, name, 1, &v))
   NNW("in_channels", net->in_channels);
+  if (net->cond_channels) NNW("cond_channels", net->cond_channels);
   if (!strcmp(net->type, "encoder") || !strcmp(net->type, "decoder")) NNW("latent_channels", net->latent_channels);
   NNW("base_width", net->base_width);
   NNW("blocks_per_level", net->blocks_per_level);
@@ -207,7 +208,7 @@ PetscErrorCode DaisiNetSave(DaisiNet net, const char path[])
 /* ---- reading (rank 0). Failures leave a message in msg. ---- */
 typedef struct {
   char    type[16];
-  int64_t version, upsample_transposed, in_channels, latent_channels, base_width, nmult, mult[NN_MAX_LEVELS], blocks_per_level, groups, time_features, time_dim, mlp_width, mlp_depth, seed, grid_nlev, grid_ny, grid_nx, nparam, nop;
+  int64_t version, upsample_transposed, in_channels, latent_channels, cond_channels, base_width, nmult, mult[NN_MAX_LEVELS], blocks_per_level, groups, time_features, time_dim, mlp_width, mlp_depth, seed, grid_nlev, grid_ny, grid_nx, nparam, nop;
   double  time_max_freq, gn_eps;
   uint64_t checksum;
 } NNFileHeader;
@@ -329,6 +330,8 @@ static int NNReadHeader(hid_t f, const char *path, NNFileHeader *h, char *msg, s
   if (NNReadAttrInt(f, name, &h->field, 1, NULL, path, msg, len)) return -1
   NNR("in_channels", in_channels);
   h->latent_channels = 1;
+  h->cond_channels   = 0;
+  if (H5Aexists(f, "cond_channels") > 0) NNR("cond_channels", cond_channels);
   if (!strcmp(h->type, "encoder") || !strcmp(h->type, "decoder")) NNR("latent_channels", latent_channels);
   NNR("base_width", base_width);
   NNR("blocks_per_level", blocks_per_level);
@@ -488,6 +491,7 @@ PetscErrorCode DaisiNetLoad(MPI_Comm comm, const char path[], const DaisiGrid *g
   PetscCall(PetscStrncpy(net->type, h.type, sizeof(net->type)));
   net->in_channels      = (PetscInt)h.in_channels;
   net->latent_channels  = (PetscInt)h.latent_channels;
+  net->cond_channels    = (PetscInt)h.cond_channels;
   net->base_width       = (PetscInt)h.base_width;
   net->nmult            = (PetscInt)h.nmult;
   for (PetscInt l = 0; l < net->nmult; l++) net->mult[l] = (PetscInt)h.mult[l];

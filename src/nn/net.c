@@ -79,6 +79,7 @@ PetscErrorCode DaisiNetSetFromOptions(DaisiNet net)
     if (!strcmp(net->type, types[i])) itype = i;
   PetscOptionsBegin(net->comm, net->prefix, "Neural network (DaisiNet) options", "DaisiNet");
   PetscCall(PetscOptionsEList("-nn_type", "network family: unet, mlp, or the encoder / decoder of a variational autoencoder", "DaisiNetSetFromOptions", types, 4, types[itype], &itype, NULL));
+  PetscCall(PetscOptionsInt("-nn_cond_channels", "unet: extra input channels that condition the output (x and the condition are passed together, condition last)", "", net->cond_channels, &net->cond_channels, NULL));
   PetscCall(PetscOptionsInt("-nn_latent_channels", "encoder / decoder: channels of the latent field at the coarsest level", "", net->latent_channels, &net->latent_channels, NULL));
   PetscCall(PetscOptionsInt("-nn_in_channels", "state channels (levels) the unet sees; 0: from the grid", "", net->in_channels, &net->in_channels, NULL));
   PetscCall(PetscOptionsInt("-nn_base_width", "channels at the finest unet level before multipliers", "", net->base_width, &net->base_width, NULL));
@@ -113,6 +114,7 @@ PetscErrorCode DaisiNetSetFromOptions(DaisiNet net)
   PetscCheck(net->groups >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_groups %" PetscInt_FMT " must be at least 1", net->groups);
   PetscCheck(net->time_features >= 2 && net->time_features % 2 == 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_time_features %" PetscInt_FMT " must be even and at least 2", net->time_features);
   PetscCheck(net->time_dim >= 1 && net->mlp_width >= 1 && net->mlp_depth >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_time_dim, -nn_mlp_width and -nn_mlp_depth must be positive");
+  PetscCheck(net->cond_channels >= 0 && (net->cond_channels == 0 || !strcmp(net->type, "unet")), net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_cond_channels %" PetscInt_FMT ": only a unet takes condition channels, and not a negative number", net->cond_channels);
   PetscCheck(net->latent_channels >= 1, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_latent_channels %" PetscInt_FMT " must be at least 1", net->latent_channels);
   PetscCheck(net->gn_eps > 0, net->comm, PETSC_ERR_ARG_OUTOFRANGE, "-nn_gn_eps %g must be positive", (double)net->gn_eps);
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -162,7 +164,7 @@ static PetscErrorCode NNBuildUNet(DaisiNet net)
   PetscInt L = net->nmult, h, e, skip[NN_MAX_LEVELS];
 
   PetscFunctionBegin;
-  PetscCall(NNAddOp(net, NN_OP_INPUT_FIELD, -1, -1, net->in_channels, &net->input));
+  PetscCall(NNAddOp(net, NN_OP_INPUT_FIELD, -1, -1, net->in_channels + net->cond_channels, &net->input));
   PetscCall(NNAddOp(net, NN_OP_FOURIER, -1, -1, net->time_features, &e));
   PetscCall(NNAddOp(net, NN_OP_LINEAR, e, -1, net->time_dim, &e));
   PetscCall(NNAddOp(net, NN_OP_SILU, e, -1, 0, &e));
@@ -331,6 +333,7 @@ PetscErrorCode DaisiNetView(DaisiNet net, PetscViewer viewer)
       PetscCall(PetscSNPrintf(mult + len, sizeof(mult) - len, "%s%" PetscInt_FMT, l ? "," : "", net->mult[l]));
     }
     if (strcmp(net->type, "unet")) PetscCall(PetscViewerASCIIPrintf(viewer, "latent: %" PetscInt_FMT " channels at the coarsest level\n", net->latent_channels));
+    if (net->cond_channels) PetscCall(PetscViewerASCIIPrintf(viewer, "conditioned on %" PetscInt_FMT " extra input channels\n", net->cond_channels));
     PetscCall(PetscViewerASCIIPrintf(viewer, "channels %" PetscInt_FMT ", base width %" PetscInt_FMT ", multipliers %s, %" PetscInt_FMT " residual block(s) per level, %" PetscInt_FMT " groups, time features %" PetscInt_FMT " -> %" PetscInt_FMT ", %s up-sampling\n", net->in_channels, net->base_width, mult, net->blocks_per_level, net->groups, net->time_features, net->time_dim, net->up_transposed ? "transposed" : "nearest"));
   }
   if (net->setup) {

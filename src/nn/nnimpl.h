@@ -78,6 +78,7 @@ struct _p_DaisiNet {
   char      type[16];
   PetscInt  in_channels, out_channels, base_width, nmult, mult[NN_MAX_LEVELS];
   PetscInt  latent_channels; /* encoder / decoder: channels of the latent (coarsest level) */
+  PetscInt  cond_channels;   /* unet: extra input channels (a condition) after the state's */
   PetscInt  in_level;        /* resolution level of the input field (decoder: the coarsest) */
   PetscInt  nin, nout;       /* values of one sample's input / output on this rank */
   PetscInt  blocks_per_level, groups, time_features, time_dim, mlp_width, mlp_depth;
