@@ -28,7 +28,13 @@
  * [mu; lv] = E(x), eps ~ N(0, I):  loss = (|r|^2 + beta KL(N(mu, e^lv) | N(0, I))) / n.
  * One encoder pass serves both halves: its cotangent callback runs the decoder's forward
  * and reverse pass. Validation: |r|^2 / n with z = mu. The two parameter vectors are one
- * for the optimiser, checkpoint and EMA. */
+ * for the optimiser, checkpoint and EMA.
+ *
+ * -train_model latent trains LO-SDA's latent model (docs/training.md, section 5): an
+ * interpolant velocity unet on the VAE's latent grid conditioned on the encoded background,
+ * on (background, truth) pairs of a daisi-filter cycling run (-train_data: its diagnostics
+ * file, -train_truth: its truth), encoded by -train_vae_encoder and normalised per channel. */
+#include <daisi/metrics.h>
 #include <daisi/nn.h>
 #include <daisi/optim.h>
 #include <daisi/prior.h>
@@ -44,7 +50,9 @@ static const char help[] = "DAISI prior training: stochastic-interpolant velocit
                            "  -train_max_minutes T  -train_curve F.tsv  -train_progress_every P  -prior_scale S  -nn_* (architecture)\n"
                            "  -train_eval WEIGHTS -train_data TEST.h5 [-train_eval_samples V -train_eval_bins nb -train_eval_output F.tsv]\n"
                            "  -train_model vae -train_encoder_output ENC.h5 -train_output DEC.h5 -train_vae_beta b -nn_type encoder -nn_latent_channels C\n"
-                           "  -train_model vae -train_eval ENC.h5 -train_eval_decoder DEC.h5 -train_data TEST.h5  (reconstruction errors)\n";
+                           "  -train_model vae -train_eval ENC.h5 -train_eval_decoder DEC.h5 -train_data TEST.h5  (reconstruction errors)\n"
+                           "  -train_model latent -train_vae_encoder ENC.h5 -train_data DIAG.h5 -train_truth TRUTH.h5 -train_val DIAG_VAL.h5\n"
+                           "     -train_val_truth TRUTH_VAL.h5 [-train_first_cycle c]  (LO-SDA's background-conditioned latent model)\n";
 
 #define CKPT_FORMAT  "daisi-train-checkpoint"
 #define CKPT_VERSION 1
@@ -55,7 +63,10 @@ typedef struct {
   char       data[PETSC_MAX_PATH_LEN], val[PETSC_MAX_PATH_LEN], output[PETSC_MAX_PATH_LEN];
   char       checkpoint[PETSC_MAX_PATH_LEN], curve[PETSC_MAX_PATH_LEN], eval[PETSC_MAX_PATH_LEN], eval_output[PETSC_MAX_PATH_LEN];
   char       enc_output[PETSC_MAX_PATH_LEN], eval_decoder[PETSC_MAX_PATH_LEN];
-  PetscBool  vae;  /* -train_model vae */
+  char       truth[PETSC_MAX_PATH_LEN], val_truth[PETSC_MAX_PATH_LEN], vae_encoder[PETSC_MAX_PATH_LEN];
+  PetscBool  vae;    /* -train_model vae */
+  PetscBool  latent; /* -train_model latent */
+  PetscInt   first_cycle;
   PetscBool  check_gradient;
   PetscReal  beta; /* -train_vae_beta */
   PetscInt   batch, epoch_steps, val_samples, ckpt_every, progress_every, stop_at, eval_samples, eval_bins;
@@ -70,6 +81,7 @@ typedef struct {
   DaisiStateFile f;
   DaisiGrid      grid;
   PetscInt       ntime, nmember, nsamples;
+  PetscReal     *z1, *zb; /* -train_model latent: [nsamples][local size of grid] normalised latents of truth and background */
 } TrainData;
 
 typedef struct {
@@ -94,13 +106,19 @@ static PetscErrorCode TrainGetOptions(TrainOptions *o)
   o->eval_samples   = 1000;
   o->eval_bins      = 10;
   o->beta           = 0.01;
+  o->first_cycle    = 21;
   PetscOptionsBegin(PETSC_COMM_WORLD, NULL, "Prior training options", "daisi-train");
   {
-    const char *models[] = {"interpolant", "vae"};
+    const char *models[] = {"interpolant", "vae", "latent"};
     PetscInt    im       = 0;
-    PetscCall(PetscOptionsEList("-train_model", "What to train: the interpolant prior's velocity network, or a variational autoencoder (encoder + decoder)", "", models, 2, models[0], &im, NULL));
-    o->vae = (PetscBool)(im == 1);
+    PetscCall(PetscOptionsEList("-train_model", "What to train: the interpolant prior's velocity network, a variational autoencoder (encoder + decoder), or LO-SDA's latent interpolant conditioned on the encoded background", "", models, 3, models[0], &im, NULL));
+    o->vae    = (PetscBool)(im == 1);
+    o->latent = (PetscBool)(im == 2);
   }
+  PetscCall(PetscOptionsString("-train_vae_encoder", "latent: the VAE encoder that maps backgrounds and truths to latents", "", o->vae_encoder, o->vae_encoder, sizeof(o->vae_encoder), NULL));
+  PetscCall(PetscOptionsString("-train_truth", "latent: the truth state file of the -train_data cycling run", "", o->truth, o->truth, sizeof(o->truth), NULL));
+  PetscCall(PetscOptionsString("-train_val_truth", "latent: the truth state file of the -train_val cycling run", "", o->val_truth, o->val_truth, sizeof(o->val_truth), NULL));
+  PetscCall(PetscOptionsInt("-train_first_cycle", "latent: first cycle of the runs used (skips the spin-up of the filter)", "", o->first_cycle, &o->first_cycle, NULL));
   PetscCall(PetscOptionsString("-train_encoder_output", "VAE: weight file of the encoder (-train_output holds the decoder)", "", o->enc_output, o->enc_output, sizeof(o->enc_output), NULL));
   PetscCall(PetscOptionsBool("-train_check_gradient", "Check the loss gradient of the first minibatch against a central difference, then stop", "", o->check_gradient, &o->check_gradient, NULL));
   PetscCall(PetscOptionsReal("-train_vae_beta", "VAE: weight of the KL term against the normalised reconstruction error", "", o->beta, &o->beta, NULL));
@@ -129,9 +147,15 @@ static PetscErrorCode TrainGetOptions(TrainOptions *o)
   PetscCall(PetscOptionsString("-train_eval", "Evaluate this weight file on -train_data instead of training", "", o->eval, o->eval, sizeof(o->eval), &o->has_eval));
   PetscCall(PetscOptionsInt("-train_eval_samples", "Draws of the evaluation", "", o->eval_samples, &o->eval_samples, NULL));
   PetscCall(PetscOptionsInt("-train_eval_bins", "t-bins of the evaluation", "", o->eval_bins, &o->eval_bins, NULL));
-  PetscCall(PetscOptionsString("-train_eval_output", "Table of the evaluation (TSV)", "", o->eval_output, o->eval_output, sizeof(o->eval_output), &o->has_eval_output));
+  PetscCall(PetscOptionsString("-train_eval_output", "Table of the evaluation (TSV): loss by t bin; for a VAE the spectra of states, reconstructions and errors by level", "", o->eval_output, o->eval_output, sizeof(o->eval_output), &o->has_eval_output));
   PetscOptionsEnd();
-  PetscCheck(o->data[0], PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "give the training states with -train_data FILE (scripts/make-trainset.sh makes them)");
+  PetscCheck(o->data[0], PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "give the training states with -train_data FILE (scripts/make-trainset.sh makes them; -train_model latent: the diagnostics file of a cycling run)");
+  if (o->latent) {
+    PetscCheck(!o->has_eval, PETSC_COMM_WORLD, PETSC_ERR_SUP, "-train_eval is not available for -train_model latent (the training's validation loss is its measure)");
+    PetscCheck(o->vae_encoder[0], PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_model latent needs -train_vae_encoder FILE (the encoder of a VAE trained with -train_model vae)");
+    PetscCheck(o->truth[0] && o->val_truth[0], PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_model latent needs -train_truth and -train_val_truth (the truth state files of the -train_data and -train_val runs)");
+    PetscCheck(o->first_cycle >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-train_first_cycle %" PetscInt_FMT " must be at least 1", o->first_cycle);
+  } else PetscCheck(!o->vae_encoder[0] && !o->truth[0] && !o->val_truth[0], PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_vae_encoder, -train_truth and -train_val_truth belong to -train_model latent");
   PetscCheck(o->has_eval || o->has_val, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "give the validation states with -train_val FILE");
   PetscCheck(o->batch >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-train_batch %" PetscInt_FMT " must be at least 1", o->batch);
   PetscCheck(o->epoch_steps >= 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "-train_epoch_steps must be >= 0");
@@ -167,8 +191,159 @@ static PetscErrorCode TrainDataOpen(const char path[], TrainData *d)
 static PetscErrorCode TrainDataClose(TrainData *d)
 {
   PetscFunctionBegin;
+  PetscCall(PetscFree2(d->z1, d->zb));
   if (d->f) PetscCall(DaisiStateFileClose(d->f));
   PetscCall(DaisiStateFileDestroy(&d->f));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* block [lo, hi) of `count` draws for this rank */
+static void TrainBlock(PetscInt count, PetscMPIInt rank, PetscMPIInt size, PetscInt *lo, PetscInt *hi)
+{
+  *lo = (PetscInt)(((PetscInt64)count * rank) / size);
+  *hi = (PetscInt)(((PetscInt64)count * (rank + 1)) / size);
+}
+
+/* -train_model latent: the pairs (background ensemble mean of cycle c, truth at time index c)
+ * of a daisi-filter diagnostics file and its truth, cycles c >= first, encoded by the VAE
+ * encoder (the means) and normalised per latent channel by mean[] and std[] (those of the
+ * encoded truths, computed here unless given). Every rank encodes a block of the pairs; all
+ * ranks end with all of them. */
+static PetscErrorCode LatentDataLoad(const char diag[], const char truth[], PetscInt first, DaisiNet enc, PetscBool given, PetscReal mean[], PetscReal std[], TrainData *d)
+{
+  PetscMPIInt  rank, size, *cnt, *dsp;
+  DaisiGrid    g;
+  PetscInt     nt, nm, nc = 0, nsel, lo, hi, n, nz, C, S;
+  PetscReal   *cyc = NULL, *x, *h, *z1, *zb;
+  char         msg[PETSC_MAX_PATH_LEN + 200] = "";
+  hid_t        f = -1, ds = -1;
+  DaisiStateFile tf;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
+  PetscCall(PetscMemzero(d, sizeof(*d)));
+  PetscCall(PetscStrncpy(d->path, diag, sizeof(d->path)));
+  PetscCall(DaisiStateFileQuery(PETSC_COMM_SELF, truth, &g, &nt, &nm));
+  PetscCheck(nm == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "truth %s is an ensemble file; give the truth state file of the run %s", truth, diag);
+  {
+    H5E_auto2_t efn;
+    void       *edata;
+    H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    f = H5Fopen(diag, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) PetscCall(PetscSNPrintf(msg, sizeof(msg), "cannot open %s (missing, or not an HDF5 diagnostics file of daisi-filter)", diag));
+    else {
+      hid_t   dc = H5Dopen2(f, "cycle", H5P_DEFAULT), sp;
+      hsize_t dims[4] = {0, 0, 0, 0};
+      ds             = H5Dopen2(f, "ens_mean_b", H5P_DEFAULT);
+      if (dc < 0 || ds < 0) PetscCall(PetscSNPrintf(msg, sizeof(msg), "%s has no 'cycle' or 'ens_mean_b' dataset: not a daisi-filter diagnostics file", diag));
+      else {
+        sp = H5Dget_space(ds);
+        if (H5Sget_simple_extent_ndims(sp) != 4 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0 || (PetscInt)dims[1] != g.nlev || (PetscInt)dims[2] != g.ny || (PetscInt)dims[3] != g.nx)
+          PetscCall(PetscSNPrintf(msg, sizeof(msg), "%s: ens_mean_b is not (cycle, %" PetscInt_FMT ", %" PetscInt_FMT ", %" PetscInt_FMT ") like the states of %s", diag, g.nlev, g.ny, g.nx, truth));
+        H5Sclose(sp);
+        nc = (PetscInt)dims[0];
+        PetscCall(PetscMalloc1(nc + 1, &cyc));
+        if (!msg[0] && H5Dread(dc, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, cyc) < 0) PetscCall(PetscSNPrintf(msg, sizeof(msg), "%s: cannot read the cycle numbers", diag));
+      }
+      if (dc >= 0) H5Dclose(dc);
+    }
+    H5Eset_auto2(H5E_DEFAULT, efn, edata);
+  }
+  if (msg[0]) {
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    PetscCall(PetscFree(cyc));
+    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s", msg);
+  }
+  for (nsel = 0; nsel < nc && cyc[nc - 1 - nsel] >= first; nsel++) { }
+  PetscCheck(nsel >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "%s has no cycle >= %" PetscInt_FMT " (-train_first_cycle)", diag, first);
+  PetscCheck(cyc[nc - 1] < nt, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "truth %s has %" PetscInt_FMT " times, the run %s goes to cycle %.0f: not its truth", truth, nt, diag, (double)cyc[nc - 1]);
+  PetscCall(DaisiNetGetLatentGrid(enc, &d->grid));
+  n  = DaisiGridLocalSize(&g);
+  nz = DaisiGridLocalSize(&d->grid);
+  C  = d->grid.nlev;
+  S  = nz / C;
+  d->nsamples = nsel;
+  PetscCall(PetscMalloc2(nsel * nz, &d->z1, nsel * nz, &d->zb));
+  PetscCall(PetscMalloc5(2 * n, &x, 2 * 2 * nz, &h, nsel * nz + 1, &z1, nsel * nz + 1, &zb, 2 * size, &cnt));
+  dsp = cnt + size;
+  PetscCall(DaisiStateFileCreate(PETSC_COMM_SELF, &tf));
+  PetscCall(DaisiStateFileSetGrid(tf, &g));
+  PetscCall(DaisiStateFileOpen(tf, truth, DAISI_FILE_READ));
+  TrainBlock(nsel, rank, size, &lo, &hi);
+  for (PetscInt i = lo; i < hi; i++) {
+    const PetscInt ic = nc - nsel + i;
+    hsize_t        start[4] = {(hsize_t)ic, 0, 0, 0}, count[4] = {1, (hsize_t)g.nlev, (hsize_t)g.ny, (hsize_t)g.nx};
+    hid_t          fs = H5Dget_space(ds), ms = H5Screate_simple(4, count, NULL);
+    herr_t         e  = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (e >= 0) e = H5Dread(ds, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, x);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    PetscCheck(e >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "%s: cannot read ens_mean_b of cycle %.0f", diag, (double)cyc[ic]);
+    for (PetscInt j = 0; j < n; j++) PetscCheck(PetscIsNormalReal(x[j]) || x[j] == 0, PETSC_COMM_SELF, PETSC_ERR_FP, "%s: the background of cycle %.0f is not finite (a diverged run?)", diag, (double)cyc[ic]);
+    PetscCall(DaisiStateFileRead(tf, (PetscInt)cyc[ic], NULL, x + n));
+    PetscCall(DaisiNetForward(enc, 2, NULL, x, h));
+    PetscCall(PetscArraycpy(zb + (i - lo) * nz, h, nz));
+    PetscCall(PetscArraycpy(z1 + (i - lo) * nz, h + 2 * nz, nz));
+  }
+  PetscCall(DaisiStateFileClose(tf));
+  PetscCall(DaisiStateFileDestroy(&tf));
+  H5Dclose(ds);
+  H5Fclose(f);
+  for (PetscMPIInt r = 0; r < size; r++) {
+    PetscInt a, b;
+    TrainBlock(nsel, r, size, &a, &b);
+    cnt[r] = (PetscMPIInt)((b - a) * nz);
+    dsp[r] = (PetscMPIInt)(a * nz);
+  }
+  PetscCallMPI(MPI_Allgatherv(z1, cnt[rank], MPIU_REAL, d->z1, cnt, dsp, MPIU_REAL, PETSC_COMM_WORLD));
+  PetscCallMPI(MPI_Allgatherv(zb, cnt[rank], MPIU_REAL, d->zb, cnt, dsp, MPIU_REAL, PETSC_COMM_WORLD));
+  if (!given)
+    for (PetscInt c = 0; c < C; c++) {
+      PetscReal s1 = 0, s2 = 0;
+      for (PetscInt k = 0; k < nsel; k++)
+        for (PetscInt j = 0; j < S; j++) {
+          s1 += d->z1[k * nz + c * S + j];
+          s2 += d->z1[k * nz + c * S + j] * d->z1[k * nz + c * S + j];
+        }
+      mean[c] = s1 / ((PetscReal)nsel * S);
+      std[c]  = PetscSqrtReal(PetscMax(s2 / ((PetscReal)nsel * S) - mean[c] * mean[c], 0));
+      PetscCheck(std[c] > 0, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "latent channel %" PetscInt_FMT " of the encoded truths of %s is constant", c, diag);
+    }
+  for (PetscInt k = 0; k < nsel; k++)
+    for (PetscInt j = 0; j < nz; j++) {
+      d->z1[k * nz + j] = (d->z1[k * nz + j] - mean[j / S]) / std[j / S];
+      d->zb[k * nz + j] = (d->zb[k * nz + j] - mean[j / S]) / std[j / S];
+    }
+  PetscCall(PetscFree5(x, h, z1, zb, cnt));
+  PetscCall(PetscFree(cyc));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* -train_model latent: the training and validation pairs, encoded by -train_vae_encoder and
+ * normalised by the training truths' per-channel latent mean and std (C values each, the
+ * caller frees them; they go into the weight file's metadata) */
+static PetscErrorCode LatentDataOpen(const TrainOptions *o, TrainData *data, TrainData *val, PetscReal **mean, PetscReal **std)
+{
+  DaisiGrid   g, gv, z;
+  DaisiNet    enc;
+  PetscInt    nt, nm;
+  const char *type;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiStateFileQuery(PETSC_COMM_SELF, o->truth, &g, &nt, &nm));
+  PetscCall(DaisiStateFileQuery(PETSC_COMM_SELF, o->val_truth, &gv, &nt, &nm));
+  PetscCheck(gv.nlev == g.nlev && gv.ny == g.ny && gv.nx == g.nx, PETSC_COMM_WORLD, PETSC_ERR_ARG_SIZ, "-train_val_truth %s holds %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " states, -train_truth %s %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT, o->val_truth, gv.nlev, gv.ny, gv.nx, o->truth, g.nlev, g.ny, g.nx);
+  PetscCall(DaisiNetLoad(PETSC_COMM_SELF, o->vae_encoder, &g, &enc));
+  PetscCall(DaisiNetGetType(enc, &type));
+  PetscCheck(!strcmp(type, "encoder"), PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_vae_encoder %s holds a %s network, not an encoder", o->vae_encoder, type);
+  PetscCall(DaisiNetGetLatentGrid(enc, &z));
+  PetscCall(PetscMalloc2(z.nlev, mean, z.nlev, std));
+  PetscCall(LatentDataLoad(o->data, o->truth, o->first_cycle, enc, PETSC_FALSE, *mean, *std, data));
+  PetscCall(LatentDataLoad(o->val, o->val_truth, o->first_cycle, enc, PETSC_TRUE, *mean, *std, val));
+  PetscCall(DaisiNetDestroy(&enc));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -202,6 +377,15 @@ static PetscErrorCode TrainDraw(TrainData *d, PetscReal scale, PetscInt64 seed, 
 
   PetscFunctionBegin;
   *t = tbin >= 0 ? ((PetscReal)tbin + u) / (PetscReal)nbins : u;
+  if (d->z1) { /* latent pairs: x_t, then the background as the condition */
+    DaisiRngNormalArray(&rz, 0, n, z);
+    for (PetscInt j = 0; j < n; j++) {
+      xt[j]     = (1.0 - *t) * z[j] + *t * d->z1[k * n + j];
+      xt[n + j] = d->zb[k * n + j];
+      target[j] = d->z1[k * n + j] - z[j];
+    }
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
   PetscCall(TrainDataRead(d, k, scale, target));
   DaisiRngNormalArray(&rz, 0, n, z);
   for (PetscInt j = 0; j < n; j++) {
@@ -236,16 +420,17 @@ static PetscErrorCode TrainCotangent(void *ctx, PetscInt b0, PetscInt bc, const 
 
 /* workspace of one rank: its block of a minibatch */
 typedef struct {
-  PetscInt   nmax, n;
+  PetscInt   nmax, nin, n; /* samples; values of a network input (x_t [, condition]) and output */
   PetscReal *t, *xt, *target, *z, *y, *w;
 } TrainWork;
 
-static PetscErrorCode TrainWorkCreate(PetscInt nmax, PetscInt n, TrainWork *w)
+static PetscErrorCode TrainWorkCreate(PetscInt nmax, PetscInt nin, PetscInt n, TrainWork *w)
 {
   PetscFunctionBegin;
   w->nmax = PetscMax(nmax, 1);
+  w->nin  = nin;
   w->n    = n;
-  PetscCall(PetscMalloc6(w->nmax, &w->t, w->nmax * n, &w->xt, w->nmax * n, &w->target, n, &w->z, w->nmax * n, &w->y, w->nmax * n, &w->w));
+  PetscCall(PetscMalloc6(w->nmax, &w->t, w->nmax * nin, &w->xt, w->nmax * n, &w->target, n, &w->z, w->nmax * n, &w->y, w->nmax * n, &w->w));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -254,13 +439,6 @@ static PetscErrorCode TrainWorkDestroy(TrainWork *w)
   PetscFunctionBegin;
   PetscCall(PetscFree6(w->t, w->xt, w->target, w->z, w->y, w->w));
   PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* block [lo, hi) of `count` draws for this rank */
-static void TrainBlock(PetscInt count, PetscMPIInt rank, PetscMPIInt size, PetscInt *lo, PetscInt *hi)
-{
-  *lo = (PetscInt)(((PetscInt64)count * rank) / size);
-  *hi = (PetscInt)(((PetscInt64)count * (rank + 1)) / size);
 }
 
 /* mean squared error of the network over draws 0..count-1 of counter `cycle` (all ranks);
@@ -278,7 +456,7 @@ static PetscErrorCode TrainEvaluate(DaisiNet net, TrainData *d, const TrainOptio
   TrainBlock(count, rank, size, &lo, &hi);
   for (PetscInt i0 = lo; i0 < hi; i0 += w->nmax) {
     PetscInt nb = PetscMin(w->nmax, hi - i0);
-    for (PetscInt b = 0; b < nb; b++) PetscCall(TrainDraw(d, o->scale, o->seed, cycle, (uint64_t)(i0 + b), nbins > 1 ? (i0 + b) % nbins : -1, nbins, &w->t[b], w->xt + b * n, w->target + b * n, w->z));
+    for (PetscInt b = 0; b < nb; b++) PetscCall(TrainDraw(d, o->scale, o->seed, cycle, (uint64_t)(i0 + b), nbins > 1 ? (i0 + b) % nbins : -1, nbins, &w->t[b], w->xt + b * w->nin, w->target + b * n, w->z));
     PetscCall(DaisiNetForward(net, nb, w->t, w->xt, w->y));
     for (PetscInt b = 0; b < nb; b++) {
       PetscReal       e = 0, e0 = 0;
@@ -359,6 +537,7 @@ static PetscErrorCode TrainNetsCreate(const TrainOptions *o, TrainData *data, Pe
   PetscCall(DaisiNetCreate(PETSC_COMM_SELF, &tn->net));
   PetscCall(DaisiNetSetFromOptions(tn->net));
   if (!tn->vae) {
+    if (o->latent) PetscCall(DaisiNetSetConditionChannels(tn->net, data->grid.nlev)); /* the encoded background */
     PetscCall(DaisiNetSetUp(tn->net, &data->grid));
     PetscCall(DaisiNetGetParameters(tn->net, &tn->nparam, &tn->theta));
     PetscCall(DaisiNetGetGradient(tn->net, NULL, &tn->grad));
@@ -579,7 +758,7 @@ static PetscErrorCode TrainBlockGradient(TrainNets *tn, TrainData *data, const T
     PetscCall(DaisiNetGetGradient(tn->enc, &ne, &g));
     PetscCall(PetscArraycpy(tn->grad + tn->nnet, g, ne));
   } else {
-    for (PetscInt b = 0; b < hi - lo; b++) PetscCall(TrainDraw(data, o->scale, o->seed, (uint64_t)s, (uint64_t)(lo + b), -1, 1, &w->t[b], w->xt + b * n, w->target + b * n, w->z));
+    for (PetscInt b = 0; b < hi - lo; b++) PetscCall(TrainDraw(data, o->scale, o->seed, (uint64_t)s, (uint64_t)(lo + b), -1, 1, &w->t[b], w->xt + b * w->nin, w->target + b * n, w->z));
     L->target = w->target;
     if (hi > lo) PetscCall(DaisiNetVJPOutput(tn->net, hi - lo, w->t, w->xt, TrainCotangent, L, w->y, w->w, NULL, PETSC_TRUE));
   }
@@ -940,13 +1119,17 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
   PetscLogDouble         t_start, t_prog, now;
   PetscBool              have_ckpt = PETSC_FALSE;
   char                   sig[768];
+  PetscReal             *lmean = NULL, *lstd = NULL; /* latent: the per-channel normalisation */
 
   PetscFunctionBegin;
   *stopped = PETSC_FALSE;
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
-  PetscCall(TrainDataOpen(o->data, &data));
-  PetscCall(TrainDataOpen(o->val, &val));
+  if (o->latent) PetscCall(LatentDataOpen(o, &data, &val, &lmean, &lstd));
+  else {
+    PetscCall(TrainDataOpen(o->data, &data));
+    PetscCall(TrainDataOpen(o->val, &val));
+  }
   PetscCheck(val.grid.nlev == data.grid.nlev && val.grid.ny == data.grid.ny && val.grid.nx == data.grid.nx, PETSC_COMM_WORLD, PETSC_ERR_ARG_SIZ, "validation file %s holds %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT " states, the training file %s %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT, o->val, val.grid.nlev, val.grid.ny, val.grid.nx, o->data, data.grid.nlev, data.grid.ny, data.grid.nx);
   n = DaisiGridLocalSize(&data.grid);
 
@@ -962,17 +1145,18 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
   PetscCall(DaisiOptimizerGetState(opt, NULL, &m, &v, &ema));
   PetscCall(DaisiCheckOptionsUsed(PETSC_COMM_WORLD));
   epoch_steps = o->epoch_steps > 0 ? o->epoch_steps : PetscMax(1, (data.nsamples + o->batch - 1) / o->batch);
-  PetscCall(TrainWorkCreate(PetscMax(hi - lo, 8), n, &w)); /* validation runs in chunks of 8 */
+  PetscCall(TrainWorkCreate(PetscMax(hi - lo, 8), o->latent ? 2 * n : n, n, &w)); /* validation runs in chunks of 8; latent: x_t and the background */
   PetscCall(PetscMalloc2(nparam, &gsum, nparam, &save));
 
   /* everything that shapes the trajectory; a resumed run must match it */
   PetscCall(DaisiOptimizerGetSignature(opt, sig, sizeof(sig)));
   PetscCall(PetscMemzero(&st, sizeof(st)));
-  PetscCall(PetscSNPrintf(st.signature, sizeof(st.signature), "%s batch=%" PetscInt_FMT " seed=%" PetscInt64_FMT " train_states=%" PetscInt_FMT " val_states=%" PetscInt_FMT " val_samples=%" PetscInt_FMT " epoch_steps=%" PetscInt_FMT " scale=%.17g grid=%" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT "%s", sig, o->batch, o->seed, data.nsamples, val.nsamples, o->val_samples, epoch_steps, (double)o->scale, data.grid.nlev, data.grid.ny, data.grid.nx, o->vae ? " model=vae" : ""));
-  if (o->vae) {
+  PetscCall(PetscSNPrintf(st.signature, sizeof(st.signature), "%s batch=%" PetscInt_FMT " seed=%" PetscInt64_FMT " train_states=%" PetscInt_FMT " val_states=%" PetscInt_FMT " val_samples=%" PetscInt_FMT " epoch_steps=%" PetscInt_FMT " scale=%.17g grid=%" PetscInt_FMT "x%" PetscInt_FMT "x%" PetscInt_FMT "%s", sig, o->batch, o->seed, data.nsamples, val.nsamples, o->val_samples, epoch_steps, (double)o->scale, data.grid.nlev, data.grid.ny, data.grid.nx, o->vae ? " model=vae" : o->latent ? " model=latent" : ""));
+  if (o->vae || o->latent) {
     size_t len;
     PetscCall(PetscStrlen(st.signature, &len));
-    PetscCall(PetscSNPrintf(st.signature + len, sizeof(st.signature) - len, " beta=%.17g", (double)o->beta));
+    if (o->vae) PetscCall(PetscSNPrintf(st.signature + len, sizeof(st.signature) - len, " beta=%.17g", (double)o->beta));
+    else PetscCall(PetscSNPrintf(st.signature + len, sizeof(st.signature) - len, " first_cycle=%" PetscInt_FMT " latent_std0=%.17g", o->first_cycle, (double)lstd[0]));
   }
   st.best = PETSC_MAX_REAL;
   if (o->restart) PetscCall(DaisiFileExists(PETSC_COMM_WORLD, o->checkpoint, &have_ckpt));
@@ -990,6 +1174,7 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
     if (tn.enc) PetscCall(DaisiNetGetForwardFlops(tn.enc, &fe));
     flops += fe;
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | %" PetscInt_FMT " training states from %s, %" PetscInt_FMT " validation states from %s, grid %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT ", s_data %g\n", data.nsamples, o->data, val.nsamples, o->val, data.grid.nlev, data.grid.ny, data.grid.nx, (double)o->scale));
+    if (o->latent) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | latent interpolant conditioned on the encoded background: %" PetscInt_FMT " training pairs (cycles >= %" PetscInt_FMT " of %s), %" PetscInt_FMT " validation pairs; latents normalised per channel (std of channel 0: %g)\n", data.nsamples, o->first_cycle, o->data, val.nsamples, (double)lstd[0]));
     if (tn.vae) {
       DaisiGrid z;
       PetscCall(DaisiNetGetLatentGrid(tn.enc, &z));
@@ -1008,12 +1193,24 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
     PetscCall(TrainNetsDestroy(&tn));
     PetscCall(TrainDataClose(&val));
     PetscCall(TrainDataClose(&data));
+    PetscCall(PetscFree2(lmean, lstd));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   PetscCall(TrainNetsSetMetadata(&tn, "trained_by", "daisi-train"));
   PetscCall(TrainNetsSetMetadata(&tn, "train_data", o->data));
   PetscCall(TrainNetsSetMetadata(&tn, "train_signature", st.signature));
-  if (!o->vae) PetscCall(SetMetadataReal(&tn, "data_scale", o->scale));
+  if (o->latent) {
+    char buf[1024] = "", *p = buf;
+    for (PetscInt q = 0; q < 2; q++) {
+      const PetscReal *a = q ? lstd : lmean;
+      p                  = buf;
+      for (PetscInt c = 0; c < data.grid.nlev && p < buf + sizeof(buf) - 32; c++) p += snprintf(p, (size_t)(buf + sizeof(buf) - p), "%s%.9g", c ? "," : "", (double)a[c]);
+      PetscCall(TrainNetsSetMetadata(&tn, q ? "latent_std" : "latent_mean", buf));
+    }
+    PetscCall(TrainNetsSetMetadata(&tn, "vae_encoder", o->vae_encoder));
+    PetscCall(TrainNetsSetMetadata(&tn, "train_truth", o->truth));
+    PetscCall(SetMetadataReal(&tn, "first_cycle", (PetscReal)o->first_cycle));
+  } else if (!o->vae) PetscCall(SetMetadataReal(&tn, "data_scale", o->scale));
 
   PetscCall(PetscTime(&t_start));
   t_prog        = t_start;
@@ -1103,6 +1300,7 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
   PetscCall(TrainNetsDestroy(&tn));
   PetscCall(TrainDataClose(&val));
   PetscCall(TrainDataClose(&data));
+  PetscCall(PetscFree2(lmean, lstd));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -1125,7 +1323,7 @@ static PetscErrorCode Evaluate(const TrainOptions *o)
   if (scale) oe.scale = atof(scale);
   PetscCheck(oe.scale > 0, PETSC_COMM_WORLD, PETSC_ERR_FILE_UNEXPECTED, "%s: metadata data_scale '%s' is not a positive number", o->eval, scale);
   PetscCall(DaisiCheckOptionsUsed(PETSC_COMM_WORLD));
-  PetscCall(TrainWorkCreate(8, DaisiGridLocalSize(&data.grid), &w));
+  PetscCall(TrainWorkCreate(8, DaisiGridLocalSize(&data.grid), DaisiGridLocalSize(&data.grid), &w));
   PetscCall(PetscMalloc3(o->eval_bins, &loss, o->eval_bins, &base, o->eval_bins, &counts));
   PetscCall(TrainEvaluate(net, &data, &oe, EVAL_CYCLE, o->eval_samples, o->eval_bins, &w, &mean, loss, base, counts));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | %s on %s (%" PetscInt_FMT " states), %" PetscInt_FMT " draws, s_data %g\n", o->eval, o->data, data.nsamples, o->eval_samples, (double)oe.scale));
@@ -1133,11 +1331,15 @@ static PetscErrorCode Evaluate(const TrainOptions *o)
   for (PetscInt b = 0; b < o->eval_bins; b++) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | %.3f  %.3f  %5.0f  %.5f  %.5f   %.4f\n", (double)b / o->eval_bins, (double)(b + 1) / o->eval_bins, (double)counts[b], (double)loss[b], (double)base[b], (double)(loss[b] / base[b])));
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | all t: loss %.5f\n", (double)mean));
   if (o->has_eval_output && rank == 0) {
-    FILE *fp = fopen(o->eval_output, "w");
+    DaisiOutputName out;
+    FILE           *fp;
+    PetscCall(DaisiOutputNameInit(PETSC_COMM_SELF, o->eval_output, &out));
+    fp = fopen(out.tmp, "w");
     PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s", o->eval_output);
     fprintf(fp, "t_lo\tt_hi\tdraws\tloss\tloss_b0\n");
     for (PetscInt b = 0; b < o->eval_bins; b++) fprintf(fp, "%.4f\t%.4f\t%.0f\t%.6f\t%.6f\n", (double)b / o->eval_bins, (double)(b + 1) / o->eval_bins, (double)counts[b], (double)loss[b], (double)base[b]);
     PetscCheck(!fclose(fp), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", o->eval_output);
+    PetscCall(DaisiOutputNameCommit(&out));
   }
   PetscCall(PetscFree3(loss, base, counts));
   PetscCall(TrainWorkDestroy(&w));
@@ -1147,14 +1349,18 @@ static PetscErrorCode Evaluate(const TrainOptions *o)
 }
 
 /* VAE reconstruction errors on a data split: per level RMSE of D(mu(E(x))) - x in K, against
- * the standard deviation of the states (draws as in validation) */
+ * the standard deviation of the states (draws as in validation), and the mean power spectra of
+ * the states, of the reconstructions and of the errors (-train_eval_output: a TSV by
+ * wavenumber; the log printed: the log-spectral distance of the reconstructions' spectrum to
+ * the states' over k = 1 .. kmax, and the wavenumber where the error power first exceeds half
+ * the state power, the scale below which the VAE loses the field) */
 static PetscErrorCode EvaluateVAE(const TrainOptions *o)
 {
   TrainData data;
   TrainNets tn;
-  PetscInt  nl, S, lo, hi, nmax = 8;
+  PetscInt  nl, S, lo, hi, nmax = 8, nk;
   PetscMPIInt rank, size;
-  PetscReal *acc, *tot, *x;
+  PetscReal *acc, *tot, *x, *ps, *pw;
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
@@ -1183,7 +1389,10 @@ static PetscErrorCode EvaluateVAE(const TrainOptions *o)
   tn.n = DaisiGridLocalSize(&data.grid);
   tn.S = S = tn.n / nl;
   PetscCall(PetscMalloc6(nmax * 2 * tn.nz, &tn.h, 1, &tn.wh, nmax * tn.nz, &tn.zl, nmax * tn.n, &tn.xr, 1, &tn.wr, 1, &tn.eps));
-  PetscCall(PetscCalloc3(3 * nl, &acc, 3 * nl, &tot, nmax * tn.n, &x));
+  PetscCall(DaisiMetricsSpectrumSize(&data.grid, &nk));
+  /* acc, tot: per level the squared error, sum and sum of squares, then 3 spectra (state, reconstruction, error) */
+  PetscCall(PetscCalloc3(3 * nl + 3 * nl * nk, &acc, 3 * nl + 3 * nl * nk, &tot, nmax * tn.n, &x));
+  PetscCall(PetscMalloc2(nl * nk, &ps, tn.n, &pw));
   TrainBlock(o->eval_samples, rank, size, &lo, &hi);
   for (PetscInt i0 = lo; i0 < hi; i0 += nmax) {
     const PetscInt B = PetscMin(nmax, hi - i0);
@@ -1194,14 +1403,47 @@ static PetscErrorCode EvaluateVAE(const TrainOptions *o)
       acc[nl + l] += x[j];
       acc[2 * nl + l] += x[j] * x[j];
     }
+    for (PetscInt b = 0; b < B; b++) {
+      const PetscReal *xb = x + b * tn.n, *rb = tn.xr + b * tn.n;
+      for (PetscInt j = 0; j < tn.n; j++) pw[j] = rb[j] - xb[j];
+      for (PetscInt q = 0; q < 3; q++) {
+        PetscCall(DaisiMetricsPowerSpectrum(PETSC_COMM_SELF, &data.grid, q == 0 ? xb : q == 1 ? rb : pw, ps));
+        for (PetscInt i = 0; i < nl * nk; i++) acc[3 * nl + q * nl * nk + i] += ps[i];
+      }
+    }
   }
-  PetscCall(MPIU_Allreduce(acc, tot, 3 * nl, MPIU_REAL, MPIU_SUM, PETSC_COMM_WORLD));
+  PetscCall(MPIU_Allreduce(acc, tot, 3 * nl + 3 * nl * nk, MPIU_REAL, MPIU_SUM, PETSC_COMM_WORLD));
+  for (PetscInt i = 3 * nl; i < 3 * nl + 3 * nl * nk; i++) tot[i] /= (PetscReal)o->eval_samples;
   PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | VAE %s + %s on %s (%" PetscInt_FMT " states), %" PetscInt_FMT " draws\n", o->eval, o->eval_decoder, o->data, data.nsamples, o->eval_samples));
-  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | level  RMSE (K)   std of the states (K)  RMSE / std\n"));
+  PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | level  RMSE (K)   std of the states (K)  RMSE / std  spectral distance (dB)  k(error = state / 2)\n"));
   for (PetscInt l = 0; l < nl; l++) {
-    const PetscReal N = (PetscReal)o->eval_samples * S, mean = tot[nl + l] / N, sd = PetscSqrtReal(PetscMax(tot[2 * nl + l] / N - mean * mean, 0)), rmse = PetscSqrtReal(tot[l] / N);
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | %5" PetscInt_FMT "  %.5f    %.5f                %.4f\n", l, (double)rmse, (double)sd, (double)(rmse / sd)));
+    const PetscReal  N = (PetscReal)o->eval_samples * S, mean = tot[nl + l] / N, sd = PetscSqrtReal(PetscMax(tot[2 * nl + l] / N - mean * mean, 0)), rmse = PetscSqrtReal(tot[l] / N);
+    const PetscReal *P = tot + 3 * nl + l * nk, *R = P + nl * nk, *E = R + nl * nk;
+    PetscReal        lsd;
+    PetscInt         kh = 1, kmax = PetscMin(data.grid.nx, data.grid.ny) / 2;
+    PetscCall(DaisiMetricsLogSpectralDistance(1, kmax, R, P, &lsd));
+    while (kh < nk - 1 && E[kh] < 0.5 * P[kh]) kh++;
+    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "eval | %5" PetscInt_FMT "  %.5f    %.5f                %.4f      %8.3f                %" PetscInt_FMT "\n", l, (double)rmse, (double)sd, (double)(rmse / sd), (double)lsd, kh));
   }
+  if (o->has_eval_output && rank == 0) {
+    DaisiOutputName out;
+    FILE           *fp;
+    PetscCall(DaisiOutputNameInit(PETSC_COMM_SELF, o->eval_output, &out));
+    fp = fopen(out.tmp, "w");
+    PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s", o->eval_output);
+    fprintf(fp, "k");
+    for (PetscInt l = 0; l < nl; l++) fprintf(fp, "\tstate_%" PetscInt_FMT "\treconstruction_%" PetscInt_FMT "\terror_%" PetscInt_FMT, l, l, l);
+    fprintf(fp, "\n");
+    for (PetscInt k = 0; k < nk; k++) {
+      fprintf(fp, "%" PetscInt_FMT, k);
+      for (PetscInt l = 0; l < nl; l++)
+        for (PetscInt q = 0; q < 3; q++) fprintf(fp, "\t%.6e", (double)tot[3 * nl + q * nl * nk + l * nk + k]);
+      fprintf(fp, "\n");
+    }
+    PetscCheck(!fclose(fp), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", o->eval_output);
+    PetscCall(DaisiOutputNameCommit(&out));
+  }
+  PetscCall(PetscFree2(ps, pw));
   PetscCall(PetscFree3(acc, tot, x));
   PetscCall(PetscFree6(tn.h, tn.wh, tn.zl, tn.xr, tn.wr, tn.eps));
   PetscCall(DaisiNetDestroy(&tn.enc));

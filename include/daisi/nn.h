@@ -46,6 +46,9 @@ PETSC_EXTERN PetscErrorCode DaisiNetSetFromOptions(DaisiNet net);
  * makes the two halves of a VAE from one set of options this way). */
 PETSC_EXTERN PetscErrorCode DaisiNetSetType(DaisiNet net, const char type[]);
 PETSC_EXTERN PetscErrorCode DaisiNetGetType(DaisiNet net, const char **type);
+/* A unet's condition channels K (-nn_cond_channels), before DaisiNetSetUp; overrides the
+ * option (daisi-train -train_model latent conditions on the latent channels this way). */
+PETSC_EXTERN PetscErrorCode DaisiNetSetConditionChannels(DaisiNet net, PetscInt K);
 /* Builds the graph for this grid and, unless loaded from a file, initialises the weights
  * from -nn_seed (stream DAISI_RNG_NN_INIT). Errors if the grid does not fit the
  * architecture (channels vs levels, grid not divisible by 2^(levels-1)). */
@@ -86,6 +89,10 @@ PETSC_EXTERN PetscErrorCode DaisiNetInitializeWeights(DaisiNet net, PetscInt64 s
  * for the mlp, one per state component; arrays of DaisiNetGetNormalizationSize values,
  * of which the input uses its first channels and the output its. Stored with the weights. */
 PETSC_EXTERN PetscErrorCode DaisiNetSetNormalization(DaisiNet net, const PetscReal in_mean[], const PetscReal in_std[], const PetscReal out_mean[], const PetscReal out_std[]);
+/* The four arrays (DaisiNetGetNormalizationSize values each; they belong to the network; any
+ * pointer may be NULL): e.g. to check that a VAE's encoder and decoder share their state
+ * normalisation (latent 3DVar). */
+PETSC_EXTERN PetscErrorCode DaisiNetGetNormalization(DaisiNet net, const PetscReal **in_mean, const PetscReal **in_std, const PetscReal **out_mean, const PetscReal **out_std);
 
 /* Metadata stored with the weights (DaisiNetSave/Load, covered by the checksum): text values
  * under names of letters, digits and underscores, e.g. the data scale and the training

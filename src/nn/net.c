@@ -60,6 +60,15 @@ PetscErrorCode DaisiNetSetType(DaisiNet net, const char type[])
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode DaisiNetSetConditionChannels(DaisiNet net, PetscInt K)
+{
+  PetscFunctionBegin;
+  PetscCheck(!net->setup, net->comm, PETSC_ERR_ORDER, "DaisiNetSetConditionChannels() after DaisiNetSetUp()");
+  PetscCheck(K >= 0 && (K == 0 || !strcmp(net->type, "unet")), net->comm, PETSC_ERR_ARG_OUTOFRANGE, "condition channels %" PetscInt_FMT ": only a unet takes them (this is a %s), and not a negative number", K, net->type);
+  net->cond_channels = K;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode DaisiNetGetType(DaisiNet net, const char **type)
 {
   PetscFunctionBegin;
@@ -508,6 +517,17 @@ PetscErrorCode DaisiNetSetNormalization(DaisiNet net, const PetscReal in_mean[],
     net->out_mean[i] = out_mean[i];
     net->out_std[i]  = out_std[i];
   }
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiNetGetNormalization(DaisiNet net, const PetscReal **in_mean, const PetscReal **in_std, const PetscReal **out_mean, const PetscReal **out_std)
+{
+  PetscFunctionBegin;
+  PetscCheck(net->setup, net->comm, PETSC_ERR_ORDER, "call DaisiNetSetUp() first");
+  if (in_mean) *in_mean = net->in_mean;
+  if (in_std) *in_std = net->in_std;
+  if (out_mean) *out_mean = net->out_mean;
+  if (out_std) *out_std = net->out_std;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

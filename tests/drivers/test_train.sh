@@ -115,7 +115,22 @@ print("VAE validation loss", curve[:, 3])
 sys.exit(0 if ok else 1)
 PY
 fi
-$mpi -n 2 "$bin/daisi-train" -daisi_quiet -train_model vae -train_eval va_enc.h5 -train_eval_decoder va_dec.h5 -train_data va.h5 -train_eval_samples 16 > vev.log 2>&1 && [ "$(grep -c 'eval |  *[01]  ' vev.log)" -eq 2 ] && pass "VAE reconstruction table per level" || fail "VAE evaluation ($(tail -2 vev.log))"
+$mpi -n 2 "$bin/daisi-train" -daisi_quiet -train_model vae -train_eval va_enc.h5 -train_eval_decoder va_dec.h5 -train_data va.h5 -train_eval_samples 16 -train_eval_output vsp.tsv > vev.log 2>&1 && [ "$(grep -c 'eval |  *[01]  ' vev.log)" -eq 2 ] && pass "VAE reconstruction table per level" || fail "VAE evaluation ($(tail -2 vev.log))"
+if $py -c "import numpy" 2>/dev/null; then
+  # the spectra by level: the error spectrum sums to the printed MSE (Parseval), the state
+  # spectrum to the states' mean square, and the reconstruction has power where the states have
+  $py - <<'PY' && pass "VAE spectra: error spectrum sums to the RMSE^2 on every level" || fail "VAE spectra (see above)"
+import numpy as np, re, sys
+t = np.loadtxt("vsp.tsv", skiprows=1)
+rows = [l.split() for l in open("vev.log") if re.match(r"eval \|\s+[01]\s", l)]
+ok = t.shape[1] == 1 + 3 * len(rows) == 7
+for l, r in enumerate(rows):
+    rmse, err = float(r[3]), t[:, 3 + 3 * l].sum()
+    if not abs(err - rmse**2) <= 1e-3 * rmse**2: print("level", l, "error power", err, "RMSE^2", rmse**2); ok = False
+    if not ((t[1:, 1 + 3 * l] > 0).all() and (t[1:, 2 + 3 * l] > 0).all()): print("level", l, "empty spectrum"); ok = False
+sys.exit(0 if ok else 1)
+PY
+fi
 
 # 4. bad input: non-zero exit, the culprit named, nothing overwritten
 cp a.h5 keep.h5
