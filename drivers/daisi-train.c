@@ -1102,6 +1102,20 @@ static PetscErrorCode SetMetadataReal(TrainNets *tn, const char name[], PetscRea
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* everything Train() holds, released */
+static PetscErrorCode TrainRelease(DaisiOptimizer *opt, TrainNets *tn, TrainWork *w, TrainData *data, TrainData *val, float *gsum, float *save, PetscReal *lmean, PetscReal *lstd)
+{
+  PetscFunctionBegin;
+  PetscCall(PetscFree2(gsum, save));
+  PetscCall(TrainWorkDestroy(w));
+  PetscCall(DaisiOptimizerDestroy(opt));
+  PetscCall(TrainNetsDestroy(tn));
+  PetscCall(TrainDataClose(val));
+  PetscCall(TrainDataClose(data));
+  PetscCall(PetscFree2(lmean, lstd));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
 {
   PetscMPIInt            rank, size;
@@ -1187,13 +1201,7 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
   L.wscale = 2.0 / ((PetscReal)o->batch * (PetscReal)n);
   if (o->check_gradient) {
     PetscCall(TrainCheckGradient(&tn, &data, o, lo, hi, &w, &L));
-    PetscCall(PetscFree2(gsum, save));
-    PetscCall(TrainWorkDestroy(&w));
-    PetscCall(DaisiOptimizerDestroy(&opt));
-    PetscCall(TrainNetsDestroy(&tn));
-    PetscCall(TrainDataClose(&val));
-    PetscCall(TrainDataClose(&data));
-    PetscCall(PetscFree2(lmean, lstd));
+    PetscCall(TrainRelease(&opt, &tn, &w, &data, &val, gsum, save, lmean, lstd));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   PetscCall(TrainNetsSetMetadata(&tn, "trained_by", "daisi-train"));
@@ -1293,14 +1301,8 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
     PetscCall(DaisiFileRemove(PETSC_COMM_WORLD, o->checkpoint));
     PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | done: %" PetscInt64_FMT " steps, best validation loss (EMA weights) %.5f in %s, curve in %s\n", st.step, (double)st.best, o->output, o->curve));
   }
-  PetscCall(PetscFree2(gsum, save));
   PetscCall(PetscFree(hist.rows));
-  PetscCall(TrainWorkDestroy(&w));
-  PetscCall(DaisiOptimizerDestroy(&opt));
-  PetscCall(TrainNetsDestroy(&tn));
-  PetscCall(TrainDataClose(&val));
-  PetscCall(TrainDataClose(&data));
-  PetscCall(PetscFree2(lmean, lstd));
+  PetscCall(TrainRelease(&opt, &tn, &w, &data, &val, gsum, save, lmean, lstd));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
