@@ -325,7 +325,7 @@ static PetscErrorCode LatentDataLoad(const char diag[], const char truth[], Pets
 /* -train_model latent: the training and validation pairs, encoded by -train_vae_encoder and
  * normalised by the training truths' per-channel latent mean and std (C values each, the
  * caller frees them; they go into the weight file's metadata) */
-static PetscErrorCode LatentDataOpen(const TrainOptions *o, TrainData *data, TrainData *val, PetscReal **mean, PetscReal **std)
+static PetscErrorCode LatentDataOpen(const TrainOptions *o, TrainData *data, TrainData *val, PetscReal **mean, PetscReal **std, char vsig[], size_t len)
 {
   DaisiGrid   g, gv, z;
   DaisiNet    enc;
@@ -339,6 +339,11 @@ static PetscErrorCode LatentDataOpen(const TrainOptions *o, TrainData *data, Tra
   PetscCall(DaisiNetLoad(PETSC_COMM_SELF, o->vae_encoder, &g, &enc));
   PetscCall(DaisiNetGetType(enc, &type));
   PetscCheck(!strcmp(type, "encoder"), PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "-train_vae_encoder %s holds a %s network, not an encoder", o->vae_encoder, type);
+  {
+    const char *sig;
+    PetscCall(DaisiNetGetMetadata(enc, "train_signature", &sig));
+    PetscCall(PetscStrncpy(vsig, sig ? sig : "", len));
+  }
   PetscCall(DaisiNetGetLatentGrid(enc, &z));
   PetscCall(PetscMalloc2(z.nlev, mean, z.nlev, std));
   PetscCall(LatentDataLoad(o->data, o->truth, o->first_cycle, enc, PETSC_FALSE, *mean, *std, data));
@@ -1134,12 +1139,13 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
   PetscBool              have_ckpt = PETSC_FALSE;
   char                   sig[768];
   PetscReal             *lmean = NULL, *lstd = NULL; /* latent: the per-channel normalisation */
+  char                   vsig[sizeof(((TrainState *)0)->signature)] = ""; /* latent: the VAE's training signature */
 
   PetscFunctionBegin;
   *stopped = PETSC_FALSE;
   PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
   PetscCallMPI(MPI_Comm_size(PETSC_COMM_WORLD, &size));
-  if (o->latent) PetscCall(LatentDataOpen(o, &data, &val, &lmean, &lstd));
+  if (o->latent) PetscCall(LatentDataOpen(o, &data, &val, &lmean, &lstd, vsig, sizeof(vsig)));
   else {
     PetscCall(TrainDataOpen(o->data, &data));
     PetscCall(TrainDataOpen(o->val, &val));
@@ -1216,6 +1222,7 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
       PetscCall(TrainNetsSetMetadata(&tn, q ? "latent_std" : "latent_mean", buf));
     }
     PetscCall(TrainNetsSetMetadata(&tn, "vae_encoder", o->vae_encoder));
+    if (vsig[0]) PetscCall(TrainNetsSetMetadata(&tn, "vae_signature", vsig)); /* the filter checks it against its encoder's */
     PetscCall(TrainNetsSetMetadata(&tn, "train_truth", o->truth));
     PetscCall(SetMetadataReal(&tn, "first_cycle", (PetscReal)o->first_cycle));
   } else if (!o->vae) PetscCall(SetMetadataReal(&tn, "data_scale", o->scale));

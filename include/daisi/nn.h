@@ -49,6 +49,7 @@ PETSC_EXTERN PetscErrorCode DaisiNetGetType(DaisiNet net, const char **type);
 /* A unet's condition channels K (-nn_cond_channels), before DaisiNetSetUp; overrides the
  * option (daisi-train -train_model latent conditions on the latent channels this way). */
 PETSC_EXTERN PetscErrorCode DaisiNetSetConditionChannels(DaisiNet net, PetscInt K);
+PETSC_EXTERN PetscErrorCode DaisiNetGetConditionChannels(DaisiNet net, PetscInt *K);
 /* Builds the graph for this grid and, unless loaded from a file, initialises the weights
  * from -nn_seed (stream DAISI_RNG_NN_INIT). Errors if the grid does not fit the
  * architecture (channels vs levels, grid not divisible by 2^(levels-1)). */

@@ -69,6 +69,13 @@ PetscErrorCode DaisiNetSetConditionChannels(DaisiNet net, PetscInt K)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode DaisiNetGetConditionChannels(DaisiNet net, PetscInt *K)
+{
+  PetscFunctionBegin;
+  *K = net->cond_channels;
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode DaisiNetGetType(DaisiNet net, const char **type)
 {
   PetscFunctionBegin;

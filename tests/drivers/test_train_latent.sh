@@ -56,6 +56,8 @@ with h5py.File("la.h5") as f, h5py.File("lb.h5") as g, h5py.File("enc.h5") as e:
     std = np.array([float(v) for v in get("latent_std").split(",")]); mean = np.array([float(v) for v in get("latent_mean").split(",")])
     if std.size != 3 or mean.size != 3 or not (std > 0).all(): print("latent normalisation", mean, std); ok = False
     if get("vae_encoder") != "enc.h5" or get("first_cycle") != "5": print("metadata", get("vae_encoder"), get("first_cycle")); ok = False
+    es = e["metadata"].attrs["train_signature"]; es = es.decode() if isinstance(es, bytes) else str(es)
+    if get("vae_signature") != es: print("vae_signature is not the encoder's training signature"); ok = False
 curve = np.loadtxt("la.h5.curve.tsv", skiprows=1)
 if not curve[-1, 3] < 0.9 * curve[0, 3]: print("validation loss did not fall:", curve[:, 3]); ok = False
 print("latent validation loss", curve[:, 3])
