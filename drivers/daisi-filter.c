@@ -1,7 +1,7 @@
 /* daisi-filter: a cycling twin experiment. Reads the truth (a nature-run file) and the
  * observations (daisi-obs), builds the initial ensemble from the truth's time index 0 plus
  * Gaussian perturbations, and for C cycles runs forecasts and analyses (-filter_type letkf,
- * etkf, enkf, none, daisi, pf, 3dvar), printing one progress line per cycle and writing a diagnostics file
+ * etkf, enkf, none, daisi, pf, 3dvar, l3dvar, losda), printing one progress line per cycle and writing a diagnostics file
  * (scores over cycles, ensemble mean and spread fields, optionally members, rank histogram).
  * Checkpoints every -filter_checkpoint_every cycles and on SIGTERM/SIGUSR1 (exit 3);
  * -filter_restart continues with results identical to an uninterrupted run. */
@@ -16,9 +16,9 @@
 #include <daisi/sys.h>
 
 static const char help[] = "DAISI cycling filter: forecasts and analyses against a nature run.\n"
-                           "  -truth FILE -obs FILE -cycles C -filter_output FILE -filter_type letkf|etkf|enkf|none|daisi|pf|3dvar\n"
+                           "  -truth FILE -obs FILE -cycles C -filter_output FILE -filter_type letkf|etkf|enkf|none|daisi|pf|3dvar|l3dvar|losda\n"
                            "  -ens_size M -ens_groups G -filter_checkpoint_every K -filter_restart -filter_save_members\n"
-                           "  -filter_view (print the filter's settings)  -daisi_prior FILE -daisi_* (docs/daisi.md)  -var3d_* (docs/filters.md)\n";
+                           "  -filter_view (print the filter's settings)  -daisi_prior FILE -daisi_* (docs/daisi.md)  -var3d_* -l3dvar_* -losda_* (docs/filters.md)\n";
 
 /* the per-cycle scores written to the diagnostics file, in this order */
 enum {

@@ -9,6 +9,10 @@
 #   3dvar  B from the validation split of the training data (data/sqg64/val.h5, made by
 #          scripts/make-trainset.sh if missing, about 4 min), every 2nd state, scaled by the
 #          config's var3d_b_scale (tuned per scenario, docs/results.md)
+#   l3dvar the shipped VAE (priors/sqg64/vae_{encoder,decoder}.h5); B_z from the encoded background
+#          errors of the scenario's LETKF run (letkf_<scenario>.h5 of run-letkf-scenarios.sh, cycles
+#          21-100 against truth.h5) when it exists, else NMC-style from lag-1 differences of the
+#          validation split (every 2nd state, as 3dvar); -l3dvar_bz_scale after "--" tunes it
 # The runs checkpoint every 5 cycles and continue from the checkpoint when run again.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,12 +38,23 @@ case $ftype in
     clim=${DAISI_VAR3D_CLIMATOLOGY:-$root/data/sqg64/val.h5}
     [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
     typeopts=(-var3d_climatology "$clim" -var3d_climatology_stride 2) ;;
+  l3dvar)
+    typeopts=(-l3dvar_encoder "$root/priors/sqg64/vae_encoder.h5" -l3dvar_decoder "$root/priors/sqg64/vae_decoder.h5") ;;
 esac
 [ -f truth.h5 ] || run "$B/daisi-nature" -options_file_yaml "$root/configs/nature_sqg64.yaml" -nature_steps 900 -nature_output truth.h5 -nature_progress_every 100000
 for s in "${scen[@]}"; do
   [ -f obs_$s.h5 ] || run "$B/daisi-obs" -options_file_yaml "$root/configs/sqg_$s.yaml" -truth truth.h5 -obs_output obs_$s.h5
+  bzopts=()
+  if [ "$ftype" = l3dvar ]; then
+    if [ -f letkf_$s.h5 ]; then bzopts=(-l3dvar_bz_errors letkf_$s.h5 -l3dvar_bz_truth truth.h5)
+    else
+      clim=${DAISI_VAR3D_CLIMATOLOGY:-$root/data/sqg64/val.h5}
+      [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
+      bzopts=(-l3dvar_bz_climatology "$clim" -l3dvar_bz_stride 2)
+    fi
+  fi
   [ -f ${tag}_$s.h5 ] || run "$B/daisi-filter" -options_file_yaml "$root/configs/sqg_$s.yaml" -filter_type "$ftype" \
-      "${typeopts[@]}" -truth truth.h5 -obs obs_$s.h5 -cycles 100 \
+      "${typeopts[@]}" "${bzopts[@]}" -truth truth.h5 -obs obs_$s.h5 -cycles 100 \
       -filter_output ${tag}_$s.h5 -filter_checkpoint_every 5 -filter_restart "$@" 2>&1 | tee -a ${tag}_$s.log
 done
 /usr/bin/python3 "$root/tools/summarize.py" $(ls letkf_*.h5 none.h5 ${tag}_*.h5 2>/dev/null | sort -u) --from 21

@@ -23,6 +23,7 @@ enum {
   DAISI_RNG_NN_INIT,
   DAISI_RNG_RANK_HISTOGRAM_TIES,
   DAISI_RNG_PARTICLE_FILTER, /* pf: resampling uniform (step 0), jitter (step 1) */
+  DAISI_RNG_LOSDA,           /* losda: the starting noise of a member's latent */
   DAISI_RNG_TEST = 100
 };
 

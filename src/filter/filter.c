@@ -28,6 +28,8 @@ static PetscErrorCode DaisiFilterRegisterAll(void)
   PetscCall(DaisiFilterRegister(DAISI_FILTER_DAISI, DaisiFilterCreate_DAISI));
   PetscCall(DaisiFilterRegister(DAISI_FILTER_PF, DaisiFilterCreate_PF));
   PetscCall(DaisiFilterRegister(DAISI_FILTER_VAR3D, DaisiFilterCreate_Var3d));
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_L3DVAR, DaisiFilterCreate_L3dvar));
+  PetscCall(DaisiFilterRegister(DAISI_FILTER_LOSDA, DaisiFilterCreate_LOSDA));
   PetscCall(PetscLogEventRegister("FilterAnalysis", DAISI_CLASSID, &DAISI_FilterAnalysis));
   PetscCall(PetscLogEventRegister("FilterObsOp", DAISI_CLASSID, &DAISI_FilterObsOperator));
   PetscCall(PetscLogEventRegister("FilterLocal", DAISI_CLASSID, &DAISI_FilterLocalAnalyses));
@@ -60,6 +62,8 @@ PetscErrorCode DaisiFilterCreate(MPI_Comm comm, DaisiFilter *f)
   PetscCall(DaisiFilterEnsSpaceParamsDefault(*f));
   PetscCall(DaisiFilterDAISIParamsDefault(&(*f)->daisi));
   PetscCall(DaisiFilterVar3dParamsDefault(&(*f)->var3d));
+  PetscCall(DaisiFilterL3dvarParamsDefault(&(*f)->l3dvar));
+  PetscCall(DaisiFilterLOSDAParamsDefault(&(*f)->losda));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -70,7 +74,7 @@ PetscErrorCode DaisiFilterSetType(DaisiFilter f, DaisiFilterType type)
   PetscFunctionBegin;
   PetscCheck(type, f->comm, PETSC_ERR_ARG_NULL, "filter type is NULL");
   PetscCall(PetscFunctionListFind(filter_types, type, &create));
-  PetscCheck(create, f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none, daisi, pf, 3dvar, and any added with DaisiFilterRegister)", type);
+  PetscCheck(create, f->comm, PETSC_ERR_ARG_UNKNOWN_TYPE, "unknown filter type '%s' (-filter_type; known: letkf, etkf, enkf, none, daisi, pf, 3dvar, l3dvar, losda, and any added with DaisiFilterRegister)", type);
   PetscCheck(!f->setupcalled, f->comm, PETSC_ERR_ORDER, "cannot change the filter type after DaisiFilterSetUp()");
   if (f->ops.destroy) PetscCall(f->ops.destroy(f));
   f->data = NULL;
@@ -159,7 +163,7 @@ PetscErrorCode DaisiFilterSetFromOptions(DaisiFilter f)
 
   PetscFunctionBegin;
   PetscOptionsBegin(f->comm, f->prefix, "Filter options", "DaisiFilter");
-  PetscCall(PetscOptionsString("-filter_type", "Filter type (letkf, etkf, enkf, none, daisi, pf, 3dvar)", "DaisiFilterSetType", f->type[0] ? f->type : DAISI_FILTER_LETKF, type, sizeof(type), &set));
+  PetscCall(PetscOptionsString("-filter_type", "Filter type (letkf, etkf, enkf, none, daisi, pf, 3dvar, l3dvar, losda)", "DaisiFilterSetType", f->type[0] ? f->type : DAISI_FILTER_LETKF, type, sizeof(type), &set));
   if (set || !f->type[0]) PetscCall(DaisiFilterSetType(f, set ? type : DAISI_FILTER_LETKF));
   r = f->inflation;
   PetscCall(PetscOptionsReal("-filter_inflation", "Multiplicative prior inflation factor on the perturbations", "DaisiFilterSetInflation", r, &r, &set));
@@ -196,6 +200,8 @@ PetscErrorCode DaisiFilterSetFromOptions(DaisiFilter f)
   PetscCall(DaisiFilterDAISIParamsSetFromOptions(f, PetscOptionsObject));
   PetscCall(DaisiFilterPFParamsSetFromOptions(f, PetscOptionsObject)); /* and the -pf_* ones */
   PetscCall(DaisiFilterVar3dParamsSetFromOptions(f, PetscOptionsObject)); /* and the -var3d_* ones (var3d.c) */
+  PetscCall(DaisiFilterL3dvarParamsSetFromOptions(f, PetscOptionsObject)); /* and the -l3dvar_* ones (l3dvar.c) */
+  PetscCall(DaisiFilterLOSDAParamsSetFromOptions(f, PetscOptionsObject));  /* and the -losda_* ones (losda.c) */
   PetscCall(DaisiFilterEnsSpaceParamsSetFromOptions(f, PetscOptionsObject)); /* and -filter_ensspace_solver, -filter_scalapack_* */
   PetscOptionsEnd();
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -3,7 +3,9 @@
 #define DAISI_FILTERIMPL_H
 
 #include <daisi/filter.h>
-#include <daisi/var3d.h> /* the 3dvar type: its parameters, options and constructor */
+#include <daisi/var3d.h>  /* the 3dvar type: its parameters, options and constructor */
+#include <daisi/l3dvar.h> /* the l3dvar type: likewise */
+#include <daisi/losda.h>  /* the losda type: likewise */
 
 /* What every analysis kernel sees, in the analysis layout of the ensemble (this rank's
  * points, all members), with the observation-space ensemble already formed globally. */
@@ -55,6 +57,10 @@ struct _p_DaisiFilter {
   PetscInt               enssolver, sca_threshold, sca_block, sca_grid[2];
   /* the 3DVar parameters, likewise read by every type (-var3d_*; var3d.c) */
   DaisiFilterVar3dParams var3d;
+  /* the latent 3DVar parameters, likewise read by every type (-l3dvar_*; l3dvar.c) */
+  DaisiFilterL3dvarParams l3dvar;
+  /* the LO-SDA parameters, likewise read by every type (-losda_*; losda.c) */
+  DaisiFilterLOSDAParams losda;
   DaisiEnsemble          ens;  /* optional, DaisiFilterSetEnsemble (not owned) */
   void                  *data; /* type-specific */
 };

@@ -31,12 +31,10 @@
  * waits for another; members = analysis mean + r (x_m - background mean)); members (each group
  * its members, one minimisation each, with perturbed observations y + sigma eps, eps keyed
  * like the EnKF's). */
-#include "filterimpl.h"
+#include "varimpl.h"
 #include "../io/h5util.h"
-#include <daisi/rng.h>
 #include <daisi/statefile.h>
 #include <daisi/sys.h>
-#include <petsctao.h>
 #include <fftw3.h>
 
 #define VAR3D_B_FORMAT         "daisi-var3d-b"
@@ -55,11 +53,7 @@ extern void zgemv_(const char *, const PetscBLASInt *, const PetscBLASInt *, con
 extern void dgemv_(const char *, const PetscBLASInt *, const PetscBLASInt *, const double *, const double *, const PetscBLASInt *, const double *, const PetscBLASInt *, const double *, double *, const PetscBLASInt *);
 
 typedef struct {
-  DaisiEnsemble ens; /* the ensemble the work space was made for */
-  MPI_Comm      world, group, slab;
-  PetscMPIInt   P, prank, gindex;
-  DaisiGrid     grid; /* this rank's slab */
-  PetscInt      n, B, M, *member;
+  DaisiVarCore c; /* work space, observations, statistics (varimpl.h) */
   /* spectral layout */
   PetscInt     nx, ny, nlev, nxh, n2, k0, nk, nv, *voff;
   PetscInt    *ry0, *rnyl, *rk0, *rnk; /* per group rank */
@@ -72,15 +66,8 @@ typedef struct {
   PetscReal    lmin, lmax, trace; /* eigenvalues of B over all blocks; trace(B) / (nx ny nlev) = mean variance */
   PetscInt     nzero;            /* eigenvalues at zero (rank deficiency) */
   /* the work fields (slab) and the control vector */
-  PetscReal *xb, *x, *gx, *mean, *xm;
+  PetscReal *xb, *x, *gx, *part;
   Vec        v;
-  /* observations of the cycle on this rank's rows */
-  PetscInt   nown, *site, *row, *own;
-  PetscReal *y, *yp, *sig2, *hx, *hp, *ones, *part;
-  PetscInt   cycle;
-  const DaisiObsSet *obs;
-  PetscBool  first_eval;
-  DaisiFilterVar3dStats stats;
 } Filter_Var3d;
 
 /* ---------------------------------------------------------------------------------------
@@ -120,16 +107,6 @@ static PetscErrorCode CheckParams(MPI_Comm comm, const DaisiFilterVar3dParams *p
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-static PetscErrorCode CheckIsVar3d(DaisiFilter f)
-{
-  PetscBool same;
-
-  PetscFunctionBegin;
-  PetscCall(PetscStrcmp(f->type, DAISI_FILTER_VAR3D, &same));
-  PetscCheck(same, f->comm, PETSC_ERR_ARG_WRONG, "this needs a filter of type 3dvar, not '%s'", f->type);
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 PetscErrorCode DaisiFilterVar3dGetParams(DaisiFilter f, DaisiFilterVar3dParams *p)
 {
   PetscFunctionBegin;
@@ -146,7 +123,7 @@ PetscErrorCode DaisiFilterVar3dSetParams(DaisiFilter f, const DaisiFilterVar3dPa
   PetscCall(CheckParams(f->comm, p));
   PetscCall(PetscStrcmp(f->type, DAISI_FILTER_VAR3D, &is));
   if (is) d = (Filter_Var3d *)f->data;
-  if (d && d->ens) { /* B is made at set-up: its sources cannot change afterwards */
+  if (d && d->c.ens) { /* B is made at set-up: its sources cannot change afterwards */
     PetscBool s1, s2, s3;
     PetscCall(PetscStrcmp(p->climatology, f->var3d.climatology, &s1));
     PetscCall(PetscStrcmp(p->bfile, f->var3d.bfile, &s2));
@@ -199,15 +176,15 @@ static inline PetscBool IsEdge(const Filter_Var3d *d, PetscInt kx)
 /* field (slab, real) -> Z (my kx, complex, unnormalised DFT in x) */
 static PetscErrorCode ToSpectral(Filter_Var3d *d, const PetscReal x[])
 {
-  const PetscInt nyl = d->grid.nyl, nl = d->nlev, nxh = d->nxh;
+  const PetscInt nyl = d->c.grid.nyl, nl = d->nlev, nxh = d->nxh;
 
   PetscFunctionBegin;
   if (nyl > 0) {
-    PetscCall(PetscArraycpy(d->rbuf, x, d->n));
+    PetscCall(PetscArraycpy(d->rbuf, x, d->c.n));
     fftw_execute(d->fwd);
   }
   /* pack for rank r: [kx of r][lev][my rows] */
-  for (PetscMPIInt r = 0; r < d->P; r++) {
+  for (PetscMPIInt r = 0; r < d->c.P; r++) {
     double *s = d->sbuf + d->d1[r];
     for (PetscInt k = 0; k < d->rnk[r]; k++)
       for (PetscInt l = 0; l < nl; l++)
@@ -217,8 +194,8 @@ static PetscErrorCode ToSpectral(Filter_Var3d *d, const PetscReal x[])
           s[1]            = c[1];
         }
   }
-  PetscCallMPI(MPI_Alltoallv(d->sbuf, d->c1, d->d1, MPI_DOUBLE, d->tbuf, d->c2, d->d2, MPI_DOUBLE, d->group));
-  for (PetscMPIInt r = 0; r < d->P; r++) {
+  PetscCallMPI(MPI_Alltoallv(d->sbuf, d->c1, d->d1, MPI_DOUBLE, d->tbuf, d->c2, d->d2, MPI_DOUBLE, d->c.group));
+  for (PetscMPIInt r = 0; r < d->c.P; r++) {
     const double *s = d->tbuf + d->d2[r];
     for (PetscInt k = 0; k < d->nk; k++)
       for (PetscInt l = 0; l < nl; l++)
@@ -234,10 +211,10 @@ static PetscErrorCode ToSpectral(Filter_Var3d *d, const PetscReal x[])
 /* Z (my kx) -> field (slab): x = scale * inverse real DFT (unnormalised) */
 static PetscErrorCode FromSpectral(Filter_Var3d *d, PetscReal scale, PetscReal x[])
 {
-  const PetscInt nyl = d->grid.nyl, nl = d->nlev, nxh = d->nxh;
+  const PetscInt nyl = d->c.grid.nyl, nl = d->nlev, nxh = d->nxh;
 
   PetscFunctionBegin;
-  for (PetscMPIInt r = 0; r < d->P; r++) {
+  for (PetscMPIInt r = 0; r < d->c.P; r++) {
     double *s = d->tbuf + d->d2[r];
     for (PetscInt k = 0; k < d->nk; k++)
       for (PetscInt l = 0; l < nl; l++)
@@ -247,8 +224,8 @@ static PetscErrorCode FromSpectral(Filter_Var3d *d, PetscReal scale, PetscReal x
           s[1]            = z[1];
         }
   }
-  PetscCallMPI(MPI_Alltoallv(d->tbuf, d->c2, d->d2, MPI_DOUBLE, d->sbuf, d->c1, d->d1, MPI_DOUBLE, d->group));
-  for (PetscMPIInt r = 0; r < d->P; r++) {
+  PetscCallMPI(MPI_Alltoallv(d->tbuf, d->c2, d->d2, MPI_DOUBLE, d->sbuf, d->c1, d->d1, MPI_DOUBLE, d->c.group));
+  for (PetscMPIInt r = 0; r < d->c.P; r++) {
     const double *s = d->sbuf + d->d1[r];
     for (PetscInt k = 0; k < d->rnk[r]; k++)
       for (PetscInt l = 0; l < nl; l++)
@@ -260,7 +237,7 @@ static PetscErrorCode FromSpectral(Filter_Var3d *d, PetscReal scale, PetscReal x
   }
   if (nyl > 0) {
     fftw_execute(d->bwd);
-    for (PetscInt i = 0; i < d->n; i++) x[i] = scale * d->rbuf[i];
+    for (PetscInt i = 0; i < d->c.n; i++) x[i] = scale * d->rbuf[i];
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -343,13 +320,13 @@ static PetscErrorCode EstimateBlocks(DaisiFilter f, double S[])
   const double                  one = 1.0;
 
   PetscFunctionBegin;
-  PetscCall(DaisiStateFileCreate(d->group, &sf));
-  PetscCall(DaisiStateFileSetGrid(sf, &d->grid));
+  PetscCall(DaisiStateFileCreate(d->c.group, &sf));
+  PetscCall(DaisiStateFileSetGrid(sf, &d->c.grid));
   PetscCall(DaisiStateFileOpen(sf, p->climatology, DAISI_FILE_READ));
   PetscCall(DaisiStateFileGetSizes(sf, &ntime, &nmem, NULL, NULL, NULL));
   count = p->count ? p->count : (ntime - p->first + p->stride - 1) / p->stride;
   nm    = nmem ? (p->members ? p->members : nmem) : 1;
-  PetscCall(PetscMalloc3(d->n + 1, &x, 2 * (size_t)n2 * VAR3D_CHUNK * PetscMax(d->nk, 1), &Y, n2 + 1, &sum0));
+  PetscCall(PetscMalloc3(d->c.n + 1, &x, 2 * (size_t)n2 * VAR3D_CHUNK * PetscMax(d->nk, 1), &Y, n2 + 1, &sum0));
   PetscCall(PetscArrayzero(S, 2 * (size_t)n2 * n2 * d->nk));
   PetscCall(PetscArrayzero(sum0, n2 + 1));
   for (PetscInt t = 0; t < count; t++) {
@@ -397,21 +374,21 @@ static PetscErrorCode CheckBFile(DaisiFilter f, const char path[])
   PetscInt64    ver = 0, nl = 0, ny = 0, nx = 0;
 
   PetscFunctionBegin;
-  PetscCall(DaisiH5FileOpen(d->world, path, PETSC_FALSE, &file));
-  PetscCall(DaisiH5ReadAttrString(d->world, file, "daisi_format", fmt, sizeof(fmt), &found, path));
+  PetscCall(DaisiH5FileOpen(d->c.world, path, PETSC_FALSE, &file));
+  PetscCall(DaisiH5ReadAttrString(d->c.world, file, "daisi_format", fmt, sizeof(fmt), &found, path));
   if (!found || strcmp(fmt, VAR3D_B_FORMAT)) {
     DaisiH5Close(&file);
-    SETERRQ(d->world, PETSC_ERR_FILE_UNEXPECTED, "-var3d_b_file %s is not a 3DVar B file (root attribute daisi_format = \"%s\" expected; write one with -var3d_b_save)", path, VAR3D_B_FORMAT);
+    SETERRQ(d->c.world, PETSC_ERR_FILE_UNEXPECTED, "-var3d_b_file %s is not a 3DVar B file (root attribute daisi_format = \"%s\" expected; write one with -var3d_b_save)", path, VAR3D_B_FORMAT);
   }
-  PetscCall(DaisiH5ReadAttrInt64(d->world, file, "format_version", &ver, &found, path));
-  PetscCall(DaisiH5ReadAttrInt64(d->world, file, "nlev", &nl, &f1, path));
-  PetscCall(DaisiH5ReadAttrInt64(d->world, file, "ny", &ny, &f2, path));
-  PetscCall(DaisiH5ReadAttrInt64(d->world, file, "nx", &nx, &f3, path));
-  PetscCall(DaisiH5ReadAttrInt64(d->world, file, "nsamples", &d->nsamples, &found2, path));
+  PetscCall(DaisiH5ReadAttrInt64(d->c.world, file, "format_version", &ver, &found, path));
+  PetscCall(DaisiH5ReadAttrInt64(d->c.world, file, "nlev", &nl, &f1, path));
+  PetscCall(DaisiH5ReadAttrInt64(d->c.world, file, "ny", &ny, &f2, path));
+  PetscCall(DaisiH5ReadAttrInt64(d->c.world, file, "nx", &nx, &f3, path));
+  PetscCall(DaisiH5ReadAttrInt64(d->c.world, file, "nsamples", &d->nsamples, &found2, path));
   DaisiH5Close(&file);
-  PetscCheck(found && ver == VAR3D_B_FORMAT_VERSION, d->world, PETSC_ERR_FILE_UNEXPECTED, "-var3d_b_file %s has format version %" PetscInt64_FMT ", this program reads version %d", path, ver, VAR3D_B_FORMAT_VERSION);
-  PetscCheck(f1 && f2 && f3, d->world, PETSC_ERR_FILE_UNEXPECTED, "-var3d_b_file %s lacks its grid attributes (nlev, ny, nx)", path);
-  PetscCheck(nl == d->nlev && ny == d->ny && nx == d->nx, d->world, PETSC_ERR_ARG_INCOMP, "-var3d_b_file %s holds B for %" PetscInt64_FMT " level(s) on %" PetscInt64_FMT " x %" PetscInt64_FMT ", the model grid is %" PetscInt_FMT " level(s) on %" PetscInt_FMT " x %" PetscInt_FMT, path, nl, ny, nx, d->nlev, d->ny, d->nx);
+  PetscCheck(found && ver == VAR3D_B_FORMAT_VERSION, d->c.world, PETSC_ERR_FILE_UNEXPECTED, "-var3d_b_file %s has format version %" PetscInt64_FMT ", this program reads version %d", path, ver, VAR3D_B_FORMAT_VERSION);
+  PetscCheck(f1 && f2 && f3, d->c.world, PETSC_ERR_FILE_UNEXPECTED, "-var3d_b_file %s lacks its grid attributes (nlev, ny, nx)", path);
+  PetscCheck(nl == d->nlev && ny == d->ny && nx == d->nx, d->c.world, PETSC_ERR_ARG_INCOMP, "-var3d_b_file %s holds B for %" PetscInt64_FMT " level(s) on %" PetscInt64_FMT " x %" PetscInt64_FMT ", the model grid is %" PetscInt_FMT " level(s) on %" PetscInt_FMT " x %" PetscInt_FMT, path, nl, ny, nx, d->nlev, d->ny, d->nx);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -437,28 +414,28 @@ static PetscErrorCode BFileIO(Filter_Var3d *d, const char path[], PetscBool writ
           buf[nb * k + 2 * (i * (size_t)d->n2 + j)]     = s[0];
           buf[nb * k + 2 * (i * (size_t)d->n2 + j) + 1] = i >= j ? s[1] : -s[1];
         }
-    PetscCall(DaisiOutputNameInit(d->group, path, &out));
-    PetscCall(DaisiH5FileCreate(d->group, out.tmp, &file));
-    PetscCall(DaisiH5WriteAttrString(d->group, file, "daisi_format", VAR3D_B_FORMAT, out.tmp));
-    PetscCall(DaisiH5WriteAttrInt64(d->group, file, "format_version", VAR3D_B_FORMAT_VERSION, out.tmp));
-    PetscCall(DaisiH5WriteAttrString(d->group, file, "title", "DAISI 3DVar B: covariance blocks S(kx) over (level, y), S = E[X X^H] / nx with X the DFT in x; before shrinkage and scale", out.tmp));
-    PetscCall(DaisiH5WriteAttrInt64(d->group, file, "nsamples", d->nsamples, out.tmp));
-    PetscCall(DaisiH5WriteAttrInt64(d->group, file, "nlev", d->nlev, out.tmp));
-    PetscCall(DaisiH5WriteAttrInt64(d->group, file, "ny", d->ny, out.tmp));
-    PetscCall(DaisiH5WriteAttrInt64(d->group, file, "nx", d->nx, out.tmp));
-    PetscCall(DaisiH5WriteAttrString(d->group, file, "source", source, out.tmp));
+    PetscCall(DaisiOutputNameInit(d->c.group, path, &out));
+    PetscCall(DaisiH5FileCreate(d->c.group, out.tmp, &file));
+    PetscCall(DaisiH5WriteAttrString(d->c.group, file, "daisi_format", VAR3D_B_FORMAT, out.tmp));
+    PetscCall(DaisiH5WriteAttrInt64(d->c.group, file, "format_version", VAR3D_B_FORMAT_VERSION, out.tmp));
+    PetscCall(DaisiH5WriteAttrString(d->c.group, file, "title", "DAISI 3DVar B: covariance blocks S(kx) over (level, y), S = E[X X^H] / nx with X the DFT in x; before shrinkage and scale", out.tmp));
+    PetscCall(DaisiH5WriteAttrInt64(d->c.group, file, "nsamples", d->nsamples, out.tmp));
+    PetscCall(DaisiH5WriteAttrInt64(d->c.group, file, "nlev", d->nlev, out.tmp));
+    PetscCall(DaisiH5WriteAttrInt64(d->c.group, file, "ny", d->ny, out.tmp));
+    PetscCall(DaisiH5WriteAttrInt64(d->c.group, file, "nx", d->nx, out.tmp));
+    PetscCall(DaisiH5WriteAttrString(d->c.group, file, "source", source, out.tmp));
     fspace = H5Screate_simple(4, dims, NULL);
     dset   = H5Dcreate2(file, "covariance", H5T_IEEE_F64LE, fspace, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (dset < 0) st = -1;
   } else {
     int rank;
-    PetscCall(DaisiH5FileOpen(d->group, path, PETSC_FALSE, &file));
-    PetscCall(DaisiH5OpenDataset(d->group, file, "covariance", path, &dset, &rank, dims, 4));
+    PetscCall(DaisiH5FileOpen(d->c.group, path, PETSC_FALSE, &file));
+    PetscCall(DaisiH5OpenDataset(d->c.group, file, "covariance", path, &dset, &rank, dims, 4));
     if (rank != 4 || dims[0] != (hsize_t)d->nxh || dims[1] != (hsize_t)d->n2 || dims[2] != (hsize_t)d->n2 || dims[3] != 2) {
       DaisiH5Close(&dset);
       DaisiH5Close(&file);
       PetscCall(PetscFree(buf));
-      SETERRQ(d->group, PETSC_ERR_FILE_UNEXPECTED, "-var3d_b_file %s: dataset covariance must be (%" PetscInt_FMT ", %" PetscInt_FMT ", %" PetscInt_FMT ", 2)", path, d->nxh, d->n2, d->n2);
+      SETERRQ(d->c.group, PETSC_ERR_FILE_UNEXPECTED, "-var3d_b_file %s: dataset covariance must be (%" PetscInt_FMT ", %" PetscInt_FMT ", %" PetscInt_FMT ", 2)", path, d->nxh, d->n2, d->n2);
     }
     fspace = H5Dget_space(dset);
   }
@@ -468,7 +445,7 @@ static PetscErrorCode BFileIO(Filter_Var3d *d, const char path[], PetscBool writ
     mspace     = H5Screate_simple(1, &n1, NULL);
     if (d->nk == 0) (void)H5Sselect_none(mspace);
   }
-  PetscCall(DaisiH5CreateCollectiveTransfer(d->group, &dxpl));
+  PetscCall(DaisiH5CreateCollectiveTransfer(d->c.group, &dxpl));
   if (st >= 0) st = write ? H5Dwrite(dset, H5T_NATIVE_DOUBLE, mspace, fspace, dxpl, buf) : H5Dread(dset, H5T_NATIVE_DOUBLE, mspace, fspace, dxpl, buf);
   DaisiH5Close(&dxpl);
   DaisiH5Close(&mspace);
@@ -477,11 +454,11 @@ static PetscErrorCode BFileIO(Filter_Var3d *d, const char path[], PetscBool writ
   if (write) {
     if (H5Fclose(file) < 0) st = -1;
     if (st < 0) PetscCall(DaisiOutputNameDiscard(&out));
-    DaisiH5Check(st, d->group, "cannot write the 3DVar B file %s", path);
+    DaisiH5Check(st, d->c.group, "cannot write the 3DVar B file %s", path);
     PetscCall(DaisiOutputNameCommit(&out));
   } else {
     DaisiH5Close(&file);
-    DaisiH5Check(st, d->group, "-var3d_b_file %s: cannot read the covariance", path);
+    DaisiH5Check(st, d->c.group, "-var3d_b_file %s: cannot read the covariance", path);
     for (PetscInt k = 0; k < d->nk; k++)
       for (PetscInt i = 0; i < d->n2; i++)
         for (PetscInt j = 0; j < d->n2; j++) {
@@ -544,17 +521,17 @@ static PetscErrorCode Factorize(DaisiFilter f, double S[])
   PetscCall(PetscFree4(work, rwork, A, w));
   {
     PetscReal mm[2] = {-loc[0], loc[1]}, mmg[2], ss[2] = {tr, 0}, ssg[2];
-    PetscCall(MPIU_Allreduce(mm, mmg, 2, MPIU_REAL, MPIU_MAX, d->group));
+    PetscCall(MPIU_Allreduce(mm, mmg, 2, MPIU_REAL, MPIU_MAX, d->c.group));
     /* rank deficiency: eigenvalues below 1e-12 of the largest (a sample covariance of K < n2
      * states has n2 - K of them per block; they contribute nothing to B^1/2) */
     for (PetscInt i = 0; i < d->nk * n2; i++)
       if (d->lam[i] <= 1e-12 * mmg[1]) ss[1]++;
-    PetscCall(MPIU_Allreduce(ss, ssg, 2, MPIU_REAL, MPIU_SUM, d->group));
+    PetscCall(MPIU_Allreduce(ss, ssg, 2, MPIU_REAL, MPIU_SUM, d->c.group));
     d->lmin  = -mmg[0];
     d->lmax  = mmg[1];
     d->trace = ssg[0] / ((PetscReal)d->nx * n2);
     d->nzero = (PetscInt)ssg[1];
-    PetscCheck(d->lmin >= -1e-10 * d->lmax, d->group, PETSC_ERR_ARG_WRONG, "the 3DVar covariance is not positive semidefinite: eigenvalue %g (largest %g)%s%s", (double)d->lmin, (double)d->lmax, f->var3d.bfile[0] ? " in -var3d_b_file " : "", f->var3d.bfile);
+    PetscCheck(d->lmin >= -1e-10 * d->lmax, d->c.group, PETSC_ERR_ARG_WRONG, "the 3DVar covariance is not positive semidefinite: eigenvalue %g (largest %g)%s%s", (double)d->lmin, (double)d->lmax, f->var3d.bfile[0] ? " in -var3d_b_file " : "", f->var3d.bfile);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
@@ -571,19 +548,21 @@ static PetscErrorCode ClimatologyCheck(DaisiFilter f, PetscInt64 *nsamples)
   PetscBool                     exists;
 
   PetscFunctionBegin;
-  PetscCall(DaisiFileExists(d->world, p->climatology, &exists));
-  PetscCheck(exists, d->world, PETSC_ERR_FILE_OPEN, "-var3d_climatology %s: no such file (a nature-run state file from daisi-nature is expected)", p->climatology);
-  PetscCall(DaisiStateFileQuery(d->world, p->climatology, &fg, &ntime, &nmem));
-  PetscCheck(fg.nlev == d->nlev && fg.ny == d->ny && fg.nx == d->nx, d->world, PETSC_ERR_ARG_SIZ, "-var3d_climatology %s holds states of %" PetscInt_FMT " level(s) on %" PetscInt_FMT " x %" PetscInt_FMT ", the model grid is %" PetscInt_FMT " level(s) on %" PetscInt_FMT " x %" PetscInt_FMT, p->climatology, fg.nlev, fg.ny, fg.nx, d->nlev, d->ny, d->nx);
-  PetscCheck(p->first < ntime, d->world, PETSC_ERR_ARG_OUTOFRANGE, "-var3d_climatology_first %" PetscInt_FMT " is beyond the %" PetscInt_FMT " time(s) of %s", p->first, ntime, p->climatology);
+  PetscCall(DaisiFileExists(d->c.world, p->climatology, &exists));
+  PetscCheck(exists, d->c.world, PETSC_ERR_FILE_OPEN, "-var3d_climatology %s: no such file (a nature-run state file from daisi-nature is expected)", p->climatology);
+  PetscCall(DaisiStateFileQuery(d->c.world, p->climatology, &fg, &ntime, &nmem));
+  PetscCheck(fg.nlev == d->nlev && fg.ny == d->ny && fg.nx == d->nx, d->c.world, PETSC_ERR_ARG_SIZ, "-var3d_climatology %s holds states of %" PetscInt_FMT " level(s) on %" PetscInt_FMT " x %" PetscInt_FMT ", the model grid is %" PetscInt_FMT " level(s) on %" PetscInt_FMT " x %" PetscInt_FMT, p->climatology, fg.nlev, fg.ny, fg.nx, d->nlev, d->ny, d->nx);
+  PetscCheck(p->first < ntime, d->c.world, PETSC_ERR_ARG_OUTOFRANGE, "-var3d_climatology_first %" PetscInt_FMT " is beyond the %" PetscInt_FMT " time(s) of %s", p->first, ntime, p->climatology);
   count = p->count ? p->count : (ntime - p->first + p->stride - 1) / p->stride;
-  PetscCheck(p->first + (count - 1) * p->stride < ntime, d->world, PETSC_ERR_ARG_OUTOFRANGE, "-var3d_climatology_count %" PetscInt_FMT " (with _first %" PetscInt_FMT ", _stride %" PetscInt_FMT ") reaches time index %" PetscInt_FMT ", but %s has %" PetscInt_FMT " time(s)", count, p->first, p->stride, p->first + (count - 1) * p->stride, p->climatology, ntime);
-  PetscCheck(nmem > 0 || p->members == 0, d->world, PETSC_ERR_ARG_INCOMP, "-var3d_climatology_members %" PetscInt_FMT ": %s is not an ensemble file", p->members, p->climatology);
-  PetscCheck(p->members <= nmem, d->world, PETSC_ERR_ARG_OUTOFRANGE, "-var3d_climatology_members %" PetscInt_FMT ": %s has only %" PetscInt_FMT " members", p->members, p->climatology, nmem);
+  PetscCheck(p->first + (count - 1) * p->stride < ntime, d->c.world, PETSC_ERR_ARG_OUTOFRANGE, "-var3d_climatology_count %" PetscInt_FMT " (with _first %" PetscInt_FMT ", _stride %" PetscInt_FMT ") reaches time index %" PetscInt_FMT ", but %s has %" PetscInt_FMT " time(s)", count, p->first, p->stride, p->first + (count - 1) * p->stride, p->climatology, ntime);
+  PetscCheck(nmem > 0 || p->members == 0, d->c.world, PETSC_ERR_ARG_INCOMP, "-var3d_climatology_members %" PetscInt_FMT ": %s is not an ensemble file", p->members, p->climatology);
+  PetscCheck(p->members <= nmem, d->c.world, PETSC_ERR_ARG_OUTOFRANGE, "-var3d_climatology_members %" PetscInt_FMT ": %s has only %" PetscInt_FMT " members", p->members, p->climatology, nmem);
   *nsamples = (PetscInt64)count * (nmem ? (p->members ? p->members : nmem) : 1);
-  PetscCheck(*nsamples >= 2, d->world, PETSC_ERR_ARG_OUTOFRANGE, "-var3d_climatology %s: %" PetscInt64_FMT " state(s) selected; at least 2 are needed to estimate a covariance", p->climatology, *nsamples);
+  PetscCheck(*nsamples >= 2, d->c.world, PETSC_ERR_ARG_OUTOFRANGE, "-var3d_climatology %s: %" PetscInt64_FMT " state(s) selected; at least 2 are needed to estimate a covariance", p->climatology, *nsamples);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+static PetscErrorCode Solve(DaisiFilter, PetscInt, const PetscReal[], PetscReal[]);
 
 static PetscErrorCode SetUpForEnsemble(DaisiFilter f, DaisiEnsemble e)
 {
@@ -598,53 +577,44 @@ static PetscErrorCode SetUpForEnsemble(DaisiFilter f, DaisiEnsemble e)
   size_t                        nb;
 
   PetscFunctionBegin;
-  if (d->ens == e) PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCheck(!d->ens, f->comm, PETSC_ERR_ARG_WRONG, "this 3dvar filter was set up for another ensemble");
+  if (d->c.ens == e) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCheck(!d->c.ens, f->comm, PETSC_ERR_ARG_WRONG, "this 3dvar filter was set up for another ensemble");
   PetscCall(PetscLogEventBegin(DAISI_FilterVar3dSetUp, 0, 0, 0, 0));
   PetscCall(DaisiEnsembleGetInfo(e, &info));
-  PetscCall(DaisiEnsembleGetComm(e, &d->world));
-  PetscCall(DaisiEnsembleGetGroupComm(e, &d->group));
-  PetscCall(DaisiEnsembleGetSlabComm(e, &d->slab));
-  PetscCall(DaisiEnsembleGetGrid(e, &d->grid));
-  PetscCheck(d->grid.nx >= 2, d->world, PETSC_ERR_ARG_WRONG, "the 3dvar filter needs a gridded model (nx >= 2), got %" PetscInt_FMT " x %" PetscInt_FMT, d->grid.ny, d->grid.nx);
-  PetscCheck(p->climatology[0] || p->bfile[0], d->world, PETSC_ERR_USER_INPUT, "the 3dvar filter needs its background covariance B: -var3d_climatology NATURE.h5 (estimated from those states) or -var3d_b_file FILE (written by -var3d_b_save)");
-  PetscCheck(!(p->climatology[0] && p->bfile[0]), d->world, PETSC_ERR_ARG_INCOMP, "-var3d_climatology %s and -var3d_b_file %s both give B: give one of them", p->climatology, p->bfile);
-  PetscCallMPI(MPI_Comm_size(d->group, &d->P));
-  PetscCallMPI(MPI_Comm_rank(d->group, &d->prank));
-  d->gindex = (PetscMPIInt)info.group;
-  d->nx     = d->grid.nx;
-  d->ny     = d->grid.ny;
-  d->nlev   = d->grid.nlev;
+  PetscCall(DaisiVarCoreSetUp(&d->c, DAISI_FILTER_VAR3D, e, Solve));
+  PetscCheck(d->c.grid.nx >= 2, d->c.world, PETSC_ERR_ARG_WRONG, "the 3dvar filter needs a gridded model (nx >= 2), got %" PetscInt_FMT " x %" PetscInt_FMT, d->c.grid.ny, d->c.grid.nx);
+  PetscCheck(p->climatology[0] || p->bfile[0], d->c.world, PETSC_ERR_USER_INPUT, "the 3dvar filter needs its background covariance B: -var3d_climatology NATURE.h5 (estimated from those states) or -var3d_b_file FILE (written by -var3d_b_save)");
+  PetscCheck(!(p->climatology[0] && p->bfile[0]), d->c.world, PETSC_ERR_ARG_INCOMP, "-var3d_climatology %s and -var3d_b_file %s both give B: give one of them", p->climatology, p->bfile);
+  d->nx     = d->c.grid.nx;
+  d->ny     = d->c.grid.ny;
+  d->nlev   = d->c.grid.nlev;
   d->nxh    = d->nx / 2 + 1;
   d->n2     = d->nlev * d->ny;
-  d->n      = DaisiGridLocalSize(&d->grid);
-  d->B      = info.nlocal;
-  d->M      = info.M;
   nb        = 2 * (size_t)d->n2 * d->n2;
   /* rows of every group rank; kx dealt out in contiguous blocks */
-  PetscCall(PetscMalloc4(d->P, &d->ry0, d->P, &d->rnyl, d->P, &d->rk0, d->P, &d->rnk));
-  PetscCall(PetscMalloc4(d->P, &d->c1, d->P, &d->d1, d->P, &d->c2, d->P, &d->d2));
+  PetscCall(PetscMalloc4(d->c.P, &d->ry0, d->c.P, &d->rnyl, d->c.P, &d->rk0, d->c.P, &d->rnk));
+  PetscCall(PetscMalloc4(d->c.P, &d->c1, d->c.P, &d->d1, d->c.P, &d->c2, d->c.P, &d->d2));
   {
     PetscInt *all;
-    PetscCall(PetscMalloc1(2 * d->P, &all));
-    rows[0] = d->grid.y0;
-    rows[1] = d->grid.nyl;
-    PetscCallMPI(MPI_Allgather(rows, 2, MPIU_INT, all, 2, MPIU_INT, d->group));
-    for (PetscMPIInt r = 0, k = 0; r < d->P; r++) {
+    PetscCall(PetscMalloc1(2 * d->c.P, &all));
+    rows[0] = d->c.grid.y0;
+    rows[1] = d->c.grid.nyl;
+    PetscCallMPI(MPI_Allgather(rows, 2, MPIU_INT, all, 2, MPIU_INT, d->c.group));
+    for (PetscMPIInt r = 0, k = 0; r < d->c.P; r++) {
       d->ry0[r]  = all[2 * r];
       d->rnyl[r] = all[2 * r + 1];
-      d->rnk[r]  = d->nxh / d->P + (r < d->nxh % d->P ? 1 : 0);
+      d->rnk[r]  = d->nxh / d->c.P + (r < d->nxh % d->c.P ? 1 : 0);
       d->rk0[r]  = k;
       k += d->rnk[r];
     }
     PetscCall(PetscFree(all));
   }
-  d->k0 = d->rk0[d->prank];
-  d->nk = d->rnk[d->prank];
+  d->k0 = d->rk0[d->c.prank];
+  d->nk = d->rnk[d->c.prank];
   {
     PetscInt o1 = 0, o2 = 0;
-    for (PetscMPIInt r = 0; r < d->P; r++) {
-      d->c1[r] = (PetscMPIInt)(2 * d->nlev * d->grid.nyl * d->rnk[r]);
+    for (PetscMPIInt r = 0; r < d->c.P; r++) {
+      d->c1[r] = (PetscMPIInt)(2 * d->nlev * d->c.grid.nyl * d->rnk[r]);
       d->d1[r] = (PetscMPIInt)o1;
       d->c2[r] = (PetscMPIInt)(2 * d->nlev * d->rnyl[r] * d->nk);
       d->d2[r] = (PetscMPIInt)o2;
@@ -657,12 +627,12 @@ static PetscErrorCode SetUpForEnsemble(DaisiFilter f, DaisiEnsemble e)
       d->voff[k] = d->nv;
       d->nv += (IsEdge(d, d->k0 + k) ? 1 : 2) * d->n2;
     }
-    PetscCall(PetscMalloc6(d->n + 1, &d->rbuf, 2 * (size_t)d->nlev * d->grid.nyl * d->nxh + 2, &d->cbuf, (size_t)o1 + 2, &d->sbuf, (size_t)o2 + 2, &d->tbuf, 2 * (size_t)d->n2 * d->nk + 2, &d->Z, 2 * (size_t)d->n2, &d->wv));
+    PetscCall(PetscMalloc6(d->c.n + 1, &d->rbuf, 2 * (size_t)d->nlev * d->c.grid.nyl * d->nxh + 2, &d->cbuf, (size_t)o1 + 2, &d->sbuf, (size_t)o2 + 2, &d->tbuf, 2 * (size_t)d->n2 * d->nk + 2, &d->Z, 2 * (size_t)d->n2, &d->wv));
   }
-  if (d->grid.nyl > 0) {
+  if (d->c.grid.nyl > 0) {
     int nxi = (int)d->nx;
-    d->fwd  = fftw_plan_many_dft_r2c(1, &nxi, (int)(d->nlev * d->grid.nyl), d->rbuf, NULL, 1, nxi, (fftw_complex *)d->cbuf, NULL, 1, (int)d->nxh, FFTW_ESTIMATE);
-    d->bwd  = fftw_plan_many_dft_c2r(1, &nxi, (int)(d->nlev * d->grid.nyl), (fftw_complex *)d->cbuf, NULL, 1, (int)d->nxh, d->rbuf, NULL, 1, nxi, FFTW_ESTIMATE);
+    d->fwd  = fftw_plan_many_dft_r2c(1, &nxi, (int)(d->nlev * d->c.grid.nyl), d->rbuf, NULL, 1, nxi, (fftw_complex *)d->cbuf, NULL, 1, (int)d->nxh, FFTW_ESTIMATE);
+    d->bwd  = fftw_plan_many_dft_c2r(1, &nxi, (int)(d->nlev * d->c.grid.nyl), (fftw_complex *)d->cbuf, NULL, 1, (int)d->nxh, d->rbuf, NULL, 1, nxi, FFTW_ESTIMATE);
     PetscCheck(d->fwd && d->bwd, PETSC_COMM_SELF, PETSC_ERR_LIB, "FFTW could not plan the 1-D transforms of length %" PetscInt_FMT " for 3dvar", d->nx);
   }
   /* B: group 0 estimates or reads the blocks, every group gets them over the slab communicator */
@@ -671,90 +641,45 @@ static PetscErrorCode SetUpForEnsemble(DaisiFilter f, DaisiEnsemble e)
   PetscCall(PetscMalloc1(nb * d->nk + 1, &S));
   PetscCall(PetscMalloc1(nb * d->nk + 1, &d->L));
   PetscCall(PetscMalloc1(d->nk * d->n2 + 1, &d->lam));
-  if (d->gindex == 0) {
+  if (d->c.gindex == 0) {
     ierr = p->climatology[0] ? EstimateBlocks(f, S) : BFileIO(d, p->bfile, PETSC_FALSE, S, p->bfile);
     if (!ierr && p->bsave[0]) ierr = BFileIO(d, p->bsave, PETSC_TRUE, S, p->climatology[0] ? p->climatology : p->bfile);
   }
   bad = ierr ? 1 : 0;
-  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &bad, 1, MPIU_INT, MPI_MAX, d->world));
+  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &bad, 1, MPIU_INT, MPI_MAX, d->c.world));
   if (bad) PetscCall(PetscFree(S));
-  PetscCheck(!bad, d->world, ierr ? ierr : PETSC_ERR_LIB, "3dvar: making B failed (see the first error above)");
+  PetscCheck(!bad, d->c.world, ierr ? ierr : PETSC_ERR_LIB, "3dvar: making B failed (see the first error above)");
   if (info.G > 1) {
-    PetscCallMPI(MPI_Bcast(S, (PetscMPIInt)(nb * d->nk), MPI_DOUBLE, 0, d->slab));
-    PetscCallMPI(MPI_Bcast(&d->nsamples, 1, MPIU_INT64, 0, d->slab));
+    PetscCallMPI(MPI_Bcast(S, (PetscMPIInt)(nb * d->nk), MPI_DOUBLE, 0, d->c.slab));
+    PetscCallMPI(MPI_Bcast(&d->nsamples, 1, MPIU_INT64, 0, d->c.slab));
   }
   ierr = Factorize(f, S);
   PetscCall(PetscFree(S));
   PetscCall(ierr);
-  PetscCall(PetscMalloc1(d->B, &d->member));
-  for (PetscInt b = 0; b < d->B; b++) PetscCall(DaisiEnsembleGetMemberIndex(e, b, &d->member[b]));
-  PetscCall(PetscMalloc6(d->n + 1, &d->xb, d->n + 1, &d->x, d->n + 1, &d->gx, d->n + 1, &d->mean, (size_t)d->B * d->n + 1, &d->xm, d->ny + d->nxh, &d->part));
-  PetscCall(VecCreateMPI(d->group, d->nv, PETSC_DETERMINE, &d->v));
-  d->ens = e;
+  PetscCall(PetscMalloc4(d->c.n + 1, &d->xb, d->c.n + 1, &d->x, d->c.n + 1, &d->gx, d->ny + d->nxh, &d->part));
+  PetscCall(VecCreateMPI(d->c.group, d->nv, PETSC_DETERMINE, &d->v));
+  d->c.nv  = d->nv;
+  d->c.ens = e;
   PetscCall(PetscLogEventEnd(DAISI_FilterVar3dSetUp, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* ---------------------------------------------------------------------------------------
- * Observations of the cycle on this rank's rows; the objective
+ * The objective and the solve
  * ------------------------------------------------------------------------------------- */
-static PetscErrorCode ObsFree(Filter_Var3d *d)
-{
-  PetscFunctionBegin;
-  PetscCall(PetscFree3(d->own, d->site, d->row));
-  PetscCall(PetscFree6(d->y, d->yp, d->sig2, d->hx, d->hp, d->ones));
-  d->obs  = NULL;
-  d->nown = 0;
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-static PetscErrorCode ObsTake(Filter_Var3d *d, const DaisiObsSet *obs)
-{
-  const DaisiGrid *g = &d->grid;
-  PetscInt         k = 0;
-  const size_t     nb = (size_t)PetscMax(obs->nobs, 1);
-
-  PetscFunctionBegin;
-  d->obs   = obs;
-  d->cycle = obs->cycle;
-  d->nown  = 0;
-  for (PetscInt o = 0; o < obs->nobs; o++)
-    if (obs->iy[o] >= g->y0 && obs->iy[o] < g->y0 + g->nyl) d->nown++;
-  PetscCall(PetscMalloc3(nb, &d->own, nb, &d->site, nb, &d->row));
-  PetscCall(PetscMalloc6(nb, &d->y, nb, &d->yp, nb, &d->sig2, nb, &d->hx, nb, &d->hp, nb, &d->ones));
-  for (PetscInt o = 0; o < obs->nobs; o++) {
-    if (obs->iy[o] < g->y0 || obs->iy[o] >= g->y0 + g->nyl) continue;
-    d->own[k]  = o;
-    d->row[k]  = obs->iy[o];
-    d->site[k] = (obs->lev[o] * g->nyl + obs->iy[o] - g->y0) * g->nx + obs->ix[o];
-    d->y[k]    = obs->value[o];
-    d->yp[k]   = obs->value[o];
-    d->sig2[k] = obs->sigma[o] * obs->sigma[o];
-    d->ones[k] = 1;
-    k++;
-  }
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* J(v) and g = grad J(v) (g may be NULL) for the background d->xb and observation values d->yp;
- * x = xb + B^1/2 v is left in d->x. Collective over the group. */
+/* J(v) and g = grad J(v) (g NULL on every rank of the group or on none) for the background d->xb and observation values
+ * d->c.ob.yp; x = xb + B^1/2 v is left in d->x. Collective over the group. */
 static PetscErrorCode Objective(Filter_Var3d *d, const PetscReal v[], PetscReal *J, PetscReal g[])
 {
-  const PetscInt no = d->nown, ny = d->ny;
-  PetscReal      jo = 0, jb = 0;
+  const PetscInt ny = d->ny;
+  PetscReal      jo, jb;
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(DAISI_FilterVar3dObjective, 0, 0, 0, 0));
   PetscCall(SqrtB(d, v, d->x));
-  for (PetscInt i = 0; i < d->n; i++) d->x[i] += d->xb[i];
-  for (PetscInt k = 0; k < no; k++) d->hp[k] = d->x[d->site[k]]; /* theta at the sites */
-  if (no) PetscCall(DaisiObsOperatorApply(d->obs->op, no, d->hp, d->hx));
+  for (PetscInt i = 0; i < d->c.n; i++) d->x[i] += d->xb[i];
   PetscCall(PetscArrayzero(d->part, ny + d->nxh));
-  for (PetscInt k = 0; k < no; k++) {
-    const PetscReal r = d->yp[k] - d->hx[k];
-    d->part[d->row[k]] += r * r / d->sig2[k];
-    d->hx[k] = -r / d->sig2[k]; /* d(1/2 r^2 / sigma^2) / dh */
-  }
+  PetscCall(DaisiVarObsCost(&d->c.ob, d->x, d->part));
   for (PetscInt k = 0; k < d->nk; k++) {
     const PetscInt n = (IsEdge(d, d->k0 + k) ? 1 : 2) * d->n2;
     PetscReal      s = 0;
@@ -762,173 +687,50 @@ static PetscErrorCode Objective(Filter_Var3d *d, const PetscReal v[], PetscReal 
     d->part[ny + d->k0 + k] = s;
   }
   /* one contribution per entry: exact, then added in row and kx order (independent of P) */
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, d->part, (PetscMPIInt)(ny + d->nxh), MPIU_REAL, MPI_SUM, d->group));
-  for (PetscInt r = 0; r < ny; r++) jo += d->part[r];
-  for (PetscInt k = 0; k < d->nxh; k++) jb += d->part[ny + k];
+  PetscCall(DaisiVarSumParts(d->c.group, ny + d->nxh, d->part, ny, &jo, &jb));
   *J = 0.5 * (jb + jo);
   if (g) {
-    if (no) PetscCall(DaisiObsOperatorJacobianTransposeApply(d->obs->op, no, d->hp, d->hx, d->hx));
-    PetscCall(PetscArrayzero(d->gx, d->n));
-    for (PetscInt k = 0; k < no; k++) d->gx[d->site[k]] += d->hx[k];
+    PetscCall(DaisiVarObsGradient(&d->c.ob, d->c.n, d->gx));
     PetscCall(SqrtBT(d, d->gx, g));
     for (PetscInt i = 0; i < d->nv; i++) g[i] += v[i];
   }
-  PetscCall(PetscLogFlops(3.0 * d->n + 6.0 * no + 2.0 * d->nv));
+  PetscCall(PetscLogFlops(3.0 * d->c.n + 6.0 * d->c.ob.nown + 2.0 * d->nv));
   PetscCall(PetscLogEventEnd(DAISI_FilterVar3dObjective, 0, 0, 0, 0));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-typedef struct {
-  Filter_Var3d *d;
-  PetscReal     J0, g0;
-  PetscBool     first;
-} SolveCtx;
-
-static PetscErrorCode FormFunctionGradient(Tao tao, Vec V, PetscReal *J, Vec G, void *ctx)
+static PetscErrorCode ObjectiveFn(void *ctx, const PetscReal v[], PetscReal *J, PetscReal g[])
 {
-  SolveCtx          *sc = (SolveCtx *)ctx;
-  const PetscScalar *v;
-  PetscScalar       *g;
-
   PetscFunctionBegin;
-  (void)tao;
-  PetscCall(VecGetArrayRead(V, &v));
-  PetscCall(VecGetArray(G, &g));
-  PetscCall(Objective(sc->d, v, J, g));
-  PetscCall(VecRestoreArray(G, &g));
-  PetscCall(VecRestoreArrayRead(V, &v));
-  if (sc->first) {
-    sc->J0    = *J;
-    sc->first = PETSC_FALSE;
-    PetscCall(VecNorm(G, NORM_2, &sc->g0));
-  }
+  PetscCall(Objective((Filter_Var3d *)ctx, v, J, g));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* xa = xb + B^1/2 argmin J, for d->xb and d->yp; member < 0: the ensemble mean (for the monitor) */
-static PetscErrorCode Solve(DaisiFilter f, PetscInt member, PetscReal xa[])
+static PetscErrorCode Background(DaisiFilter f, const PetscReal xb[])
 {
-  Filter_Var3d                 *d = (Filter_Var3d *)f->data;
-  const DaisiFilterVar3dParams *p = &f->var3d;
-  Tao                           tao;
-  SolveCtx                      sc = {d, 0, 0, PETSC_TRUE};
-  TaoConvergedReason            reason;
-  PetscInt                      its;
-  PetscReal                     J, gnorm;
-  PetscBool                     rounded;
-  const PetscScalar            *v;
+  Filter_Var3d *d = (Filter_Var3d *)f->data;
+
+  PetscFunctionBegin;
+  PetscCall(PetscArraycpy(d->xb, xb, d->c.n));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* xa = xb + B^1/2 argmin J, for the observation values d->c.ob.yp; member < 0: the ensemble mean
+ * (for the monitor) */
+static PetscErrorCode Solve(DaisiFilter f, PetscInt member, const PetscReal xb[], PetscReal xa[])
+{
+  Filter_Var3d      *d = (Filter_Var3d *)f->data;
+  const PetscScalar *v;
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(DAISI_FilterVar3dSolve, 0, 0, 0, 0));
-  PetscCall(VecSet(d->v, 0));
-  PetscCall(TaoCreate(d->group, &tao));
-  PetscCall(TaoSetType(tao, p->solver ? TAOBLMVM : TAOLMVM));
-  PetscCall(TaoSetSolution(tao, d->v));
-  PetscCall(TaoSetObjectiveAndGradient(tao, NULL, FormFunctionGradient, &sc));
-  PetscCall(TaoSetTolerances(tao, p->gatol, 0, p->gttol));
-  PetscCall(TaoSetMaximumIterations(tao, p->max_it));
-  PetscCall(TaoSetMaximumFunctionEvaluations(tao, 20 * p->max_it + 100));
-  PetscCall(TaoSolve(tao));
-  PetscCall(TaoGetSolutionStatus(tao, &its, &J, &gnorm, NULL, NULL, &reason));
-  PetscCall(TaoDestroy(&tao));
-  d->stats.solves++;
-  d->stats.iterations += its;
-  /* a line search that fails once |g| is tiny has met the round-off of J (|g|^2 ~ eps |J|):
-   * converged as far as J can tell */
-  rounded        = (PetscBool)(reason == TAO_DIVERGED_LS_FAILURE && gnorm <= 1e-6 * sc.g0);
-  d->stats.worst = PetscMin(d->stats.worst, rounded ? (PetscInt)1 : (PetscInt)reason);
-  d->stats.J0    = sc.J0;
-  d->stats.J     = J;
-  if (p->monitor && (member >= 0 || d->gindex == 0)) {
-    char who[32] = "mean";
-    if (member >= 0) PetscCall(PetscSNPrintf(who, sizeof(who), "member %" PetscInt_FMT, member));
-    PetscCall(PetscPrintf(d->group, "3dvar | cycle %" PetscInt_FMT " %s: %" PetscInt_FMT " iteration(s), J %.6g -> %.6g, |grad J| %.3g -> %.3g (%s%s)\n", d->cycle, who, its, (double)sc.J0, (double)J, (double)sc.g0, (double)gnorm, TaoConvergedReasons[reason], rounded ? " at the round-off of J: accepted" : ""));
-  }
+  PetscCall(Background(f, xb));
+  PetscCall(DaisiVarMinimize(f, &d->c, d->v, ObjectiveFn, d, 1e-6, 0, member));
   PetscCall(VecGetArrayRead(d->v, &v));
   PetscCall(SqrtB(d, v, xa));
   PetscCall(VecRestoreArrayRead(d->v, &v));
-  for (PetscInt i = 0; i < d->n; i++) xa[i] += d->xb[i];
+  for (PetscInt i = 0; i < d->c.n; i++) xa[i] += d->xb[i];
   PetscCall(PetscLogEventEnd(DAISI_FilterVar3dSolve, 0, 0, 0, 0));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* the exact ensemble mean over all groups (each member on one group: exact sums over the slab
- * communicator, added in member order), identical on every group */
-static PetscErrorCode MemberMean(Filter_Var3d *d, const PetscReal x[], PetscReal mean[])
-{
-  const PetscInt n = d->n, M = d->M;
-  PetscReal     *all;
-
-  PetscFunctionBegin;
-  PetscCall(PetscCalloc1((size_t)M * n + 1, &all));
-  for (PetscInt b = 0; b < d->B; b++) PetscCall(PetscArraycpy(all + (size_t)d->member[b] * n, x + (size_t)b * n, n));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, all, (PetscMPIInt)(M * n), MPIU_REAL, MPI_SUM, d->slab));
-  for (PetscInt i = 0; i < n; i++) {
-    PetscReal s = 0;
-    for (PetscInt m = 0; m < M; m++) s += all[(size_t)m * n + i];
-    mean[i] = s / M;
-  }
-  PetscCall(PetscFree(all));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* the group's part of the analysis, into d->xm (no world collectives: groups may differ in
- * their number of members) */
-static PetscErrorCode GroupAnalysis(DaisiFilter f, const PetscReal xs[])
-{
-  Filter_Var3d                 *d = (Filter_Var3d *)f->data;
-  const DaisiFilterVar3dParams *p = &f->var3d;
-  const PetscInt                n = d->n;
-
-  PetscFunctionBegin;
-  if (p->mode == DAISI_FILTER_VAR3D_MEAN) {
-    PetscCall(PetscArraycpy(d->xb, d->mean, n));
-    PetscCall(Solve(f, -1, d->x)); /* the analysis mean */
-    for (PetscInt b = 0; b < d->B; b++)
-      for (PetscInt i = 0; i < n; i++) d->xm[(size_t)b * n + i] = d->x[i] + p->pert_scale * (xs[(size_t)b * n + i] - d->mean[i]);
-  } else {
-    for (PetscInt b = 0; b < d->B; b++) {
-      const DaisiRng r = DaisiRngMake((uint64_t)f->seed, DAISI_RNG_ENKF_PERTURBED_OBS, (uint64_t)d->cycle, (uint64_t)d->member[b], 0);
-      for (PetscInt k = 0; k < d->nown; k++) d->yp[k] = d->y[k] + d->obs->sigma[d->own[k]] * DaisiRngNormal(&r, (uint64_t)d->own[k]);
-      PetscCall(PetscArraycpy(d->xb, xs + (size_t)b * n, n));
-      PetscCall(Solve(f, d->member[b], d->xm + (size_t)b * n));
-    }
-  }
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-static PetscErrorCode EnsembleAnalysis_Var3d(DaisiFilter f, DaisiEnsemble e, const DaisiObsSet *obs)
-{
-  Filter_Var3d  *d = (Filter_Var3d *)f->data;
-  PetscReal     *xs;
-  PetscErrorCode ierr;
-  PetscInt       bad;
-
-  PetscFunctionBegin;
-  PetscCall(SetUpForEnsemble(f, e));
-  PetscCall(ObsTake(d, obs));
-  PetscCall(PetscMemzero(&d->stats, sizeof(d->stats)));
-  d->stats.worst = PETSC_MAX_INT;
-  PetscCall(DaisiEnsembleGetLocalStates(e, &xs));
-  if (f->inflation != 1.0) {
-    PetscCall(MemberMean(d, xs, d->mean));
-    for (PetscInt b = 0; b < d->B; b++)
-      for (PetscInt i = 0; i < d->n; i++) xs[(size_t)b * d->n + i] = d->mean[i] + f->inflation * (xs[(size_t)b * d->n + i] - d->mean[i]);
-  }
-  if (f->var3d.mode == DAISI_FILTER_VAR3D_MEAN) PetscCall(MemberMean(d, xs, d->mean));
-  /* every group on its own; then the whole world learns whether one failed */
-  ierr = GroupAnalysis(f, xs);
-  bad  = ierr ? 1 : 0;
-  PetscCall(MPIU_Allreduce(MPI_IN_PLACE, &bad, 1, MPIU_INT, MPI_MAX, d->world));
-  if (bad) {
-    PetscCall(DaisiEnsembleRestoreLocalStates(e, &xs));
-    PetscCall(ObsFree(d));
-    SETERRQ(d->world, ierr ? ierr : PETSC_ERR_LIB, "3dvar analysis of cycle %" PetscInt_FMT " failed in a member group (see the first error above)", obs->cycle);
-  }
-  PetscCall(DaisiCheckFinite(d->world, d->B * d->n, d->xm, "the 3dvar analysis"));
-  PetscCall(PetscArraycpy(xs, d->xm, (size_t)d->B * d->n));
-  PetscCall(DaisiEnsembleRestoreLocalStates(e, &xs));
-  PetscCall(ObsFree(d));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -937,36 +739,25 @@ static PetscErrorCode EnsembleAnalysis_Var3d(DaisiFilter f, DaisiEnsemble e, con
  * ------------------------------------------------------------------------------------- */
 static PetscErrorCode Prepare(DaisiFilter f, DaisiEnsemble e, Filter_Var3d **d)
 {
+  DaisiVarCore *c = NULL;
+
   PetscFunctionBegin;
-  PetscCall(CheckIsVar3d(f));
-  if (!f->setupcalled) PetscCall(DaisiFilterSetUp(f));
-  PetscCall(SetUpForEnsemble(f, e));
-  *d = (Filter_Var3d *)f->data;
+  PetscCall(DaisiVarPrepare(f, DAISI_FILTER_VAR3D, e, &c));
+  *d = (Filter_Var3d *)c;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiFilterVar3dGetControlSize(DaisiFilter f, DaisiEnsemble e, PetscInt *nv)
 {
-  Filter_Var3d *d = NULL;
-
   PetscFunctionBegin;
-  PetscCall(Prepare(f, e, &d));
-  *nv = d->nv;
+  PetscCall(DaisiVarGetControlSize(f, DAISI_FILTER_VAR3D, e, nv));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 PetscErrorCode DaisiFilterVar3dObjective(DaisiFilter f, DaisiEnsemble e, const DaisiObsSet *obs, const PetscReal xb[], const PetscReal v[], PetscReal *J, PetscReal g[])
 {
-  Filter_Var3d  *d = NULL;
-  PetscErrorCode ierr;
-
   PetscFunctionBegin;
-  PetscCall(Prepare(f, e, &d));
-  PetscCall(ObsTake(d, obs));
-  PetscCall(PetscArraycpy(d->xb, xb, d->n));
-  ierr = Objective(d, v, J, g);
-  PetscCall(ObsFree(d));
-  PetscCall(ierr);
+  PetscCall(DaisiVarObjectiveAt(f, DAISI_FILTER_VAR3D, e, obs, xb, v, J, g));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -993,42 +784,32 @@ PetscErrorCode DaisiFilterVar3dApplySqrtBTranspose(DaisiFilter f, DaisiEnsemble 
 PetscErrorCode DaisiFilterVar3dGetStats(DaisiFilter f, DaisiFilterVar3dStats *s)
 {
   PetscFunctionBegin;
-  PetscCall(CheckIsVar3d(f));
-  *s = ((Filter_Var3d *)f->data)->stats;
+  PetscCall(DaisiVarGetStats(f, DAISI_FILTER_VAR3D, s));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
 /* ---------------------------------------------------------------------------------------
  * Lifecycle
  * ------------------------------------------------------------------------------------- */
-static PetscErrorCode SetUp_Var3d(DaisiFilter f)
-{
-  PetscFunctionBegin;
-  if (f->ens) PetscCall(SetUpForEnsemble(f, f->ens));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 static PetscErrorCode View_Var3d(DaisiFilter f, PetscViewer viewer)
 {
   Filter_Var3d                 *d = (Filter_Var3d *)f->data;
   const DaisiFilterVar3dParams *p = &f->var3d;
 
   PetscFunctionBegin;
-  if (p->mode == DAISI_FILTER_VAR3D_MEAN)
-    PetscCall(PetscViewerASCIIPrintf(viewer, "mode mean: one minimisation for the ensemble mean; members = analysis mean + %g (x_m - background mean)%s\n", (double)p->pert_scale, p->pert_scale == 0 ? " (deterministic 3DVar: spread 0, CRPS = mean absolute error)" : ""));
-  else PetscCall(PetscViewerASCIIPrintf(viewer, "mode members: one minimisation per member, perturbed observations (seed %" PetscInt64_FMT ", the EnKF's stream)\n", f->seed));
+  PetscCall(DaisiVarViewMode(f, viewer));
   if (p->climatology[0]) {
     char mem[64] = "";
     if (p->members) PetscCall(PetscSNPrintf(mem, sizeof(mem), ", members 0..%" PetscInt_FMT, p->members - 1));
     PetscCall(PetscViewerASCIIPrintf(viewer, "B estimated from %s (time indices from %" PetscInt_FMT " in steps of %" PetscInt_FMT ", %s%s)%s%s\n", p->climatology, p->first, p->stride, p->count ? "count given" : "to the end", mem, p->bsave[0] ? ", saved to " : "", p->bsave));
   } else PetscCall(PetscViewerASCIIPrintf(viewer, "B read from %s\n", p->bfile));
   PetscCall(PetscViewerASCIIPrintf(viewer, "B = %g x ((1 - a) S + a diag(S)) per kx block, shrinkage a = %g\n", (double)p->bscale, (double)p->shrinkage));
-  if (d && d->ens) {
+  if (d && d->c.ens) {
     PetscCall(PetscViewerASCIIPrintf(viewer, "%" PetscInt64_FMT " states; %" PetscInt_FMT " kx blocks of %" PetscInt_FMT " x %" PetscInt_FMT " (level, y); eigenvalues of B in [%g, %g], %" PetscInt_FMT " of %" PetscInt_FMT " below 1e-12 of the largest; mean std of B %g\n", d->nsamples, d->nxh, d->n2, d->n2, (double)d->lmin,
                                      (double)d->lmax, d->nzero, d->nxh * d->n2, (double)PetscSqrtReal(d->trace)));
-    PetscCall(PetscViewerASCIIPrintf(viewer, "per group of %d rank(s): kx dealt out in blocks, this rank kx %" PetscInt_FMT "..%" PetscInt_FMT ", %" PetscInt_FMT " control values\n", (int)d->P, d->k0, d->k0 + d->nk - 1, d->nv));
+    PetscCall(PetscViewerASCIIPrintf(viewer, "per group of %d rank(s): kx dealt out in blocks, this rank kx %" PetscInt_FMT "..%" PetscInt_FMT ", %" PetscInt_FMT " control values\n", (int)d->c.P, d->k0, d->k0 + d->nk - 1, d->nv));
   }
-  PetscCall(PetscViewerASCIIPrintf(viewer, "TAO %s: at most %" PetscInt_FMT " iterations, stop at |grad J| <= %g or <= %g |grad J(0)|\n", DaisiFilterVar3dSolvers[p->solver], p->max_it, (double)p->gatol, (double)p->gttol));
+  PetscCall(DaisiVarViewSolver(f, viewer));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -1046,8 +827,8 @@ static PetscErrorCode Destroy_Var3d(DaisiFilter f)
   PetscCall(PetscFree6(d->rbuf, d->cbuf, d->sbuf, d->tbuf, d->Z, d->wv));
   PetscCall(PetscFree(d->L));
   PetscCall(PetscFree(d->lam));
-  PetscCall(PetscFree(d->member));
-  PetscCall(PetscFree6(d->xb, d->x, d->gx, d->mean, d->xm, d->part));
+  PetscCall(DaisiVarCoreDestroy(&d->c));
+  PetscCall(PetscFree4(d->xb, d->x, d->gx, d->part));
   PetscCall(VecDestroy(&d->v));
   PetscCall(PetscFree(f->data));
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -1066,9 +847,12 @@ PetscErrorCode DaisiFilterCreate_Var3d(DaisiFilter f)
   }
   PetscCall(PetscNew(&d));
   f->data                  = d;
-  f->ops.setup             = SetUp_Var3d;
+  d->c.setup              = SetUpForEnsemble;
+  d->c.background         = Background;
+  d->c.objective          = ObjectiveFn;
+  f->ops.setup             = DaisiVarSetUpOp;
   f->ops.view              = View_Var3d;
   f->ops.destroy           = Destroy_Var3d;
-  f->ops.ensemble_analysis = EnsembleAnalysis_Var3d;
+  f->ops.ensemble_analysis = DaisiVarEnsembleAnalysisOp;
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -89,6 +89,48 @@ static inline void ExtractSlab(const DaisiGrid *g, const PetscReal global[], Pet
       for (PetscInt x = 0; x < g->nx; x++) local[(lev * g->nyl + r) * g->nx + x] = global[(lev * g->ny + g->y0 + r) * g->nx + x];
 }
 
+/* a slab field of this rank's group to a global array on every rank of the group */
+static inline PetscErrorCode SlabToGlobal(DaisiEnsemble e, const PetscReal loc[], PetscReal glob[])
+{
+  DaisiGrid g;
+  MPI_Comm  group;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiEnsembleGetGrid(e, &g));
+  PetscCall(DaisiEnsembleGetGroupComm(e, &group));
+  PetscCall(PetscArrayzero(glob, DaisiGridGlobalSize(&g)));
+  for (PetscInt l = 0; l < g.nlev; l++)
+    for (PetscInt r = 0; r < g.nyl; r++)
+      for (PetscInt x = 0; x < g.nx; x++) glob[(l * g.ny + g.y0 + r) * g.nx + x] = loc[(l * g.nyl + r) * g.nx + x];
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, glob, (PetscMPIInt)DaisiGridGlobalSize(&g), MPIU_REAL, MPI_SUM, group));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static inline PetscReal GroupDot(MPI_Comm group, PetscInt n, const PetscReal a[], const PetscReal b[])
+{
+  PetscReal s = 0, t = 0;
+  for (PetscInt i = 0; i < n; i++) s += a[i] * b[i];
+  if (MPI_Allreduce(&s, &t, 1, MPIU_REAL, MPI_SUM, group)) return NAN;
+  return t;
+}
+
+/* DaisiFilterSetFromOptions of a filter of type `type` with option name = value set (then cleared):
+ * its error code, for the bad-option checks of the type tests */
+static inline PetscErrorCode FilterTryOption(const char type[], const char name[], const char value[])
+{
+  DaisiFilter    f = NULL;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCall(PetscOptionsSetValue(NULL, name, value));
+  PetscCall(DaisiFilterCreate(PETSC_COMM_WORLD, &f));
+  PetscCall(DaisiFilterSetType(f, type));
+  ierr = DaisiFilterSetFromOptions(f);
+  PetscCall(DaisiFilterDestroy(&f));
+  PetscCall(PetscOptionsClearValue(NULL, name));
+  PetscFunctionReturn(ierr);
+}
+
 /* number of values that differ bitwise */
 static inline PetscInt CountDifferent(PetscInt n, const PetscReal a[], const PetscReal b[])
 {

@@ -143,31 +143,6 @@ static PetscErrorCode MakeFilter(DaisiEnsemble e, const DaisiFilterVar3dParams *
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* a slab field of this rank's group to a global array on every rank of the group */
-static PetscErrorCode SlabToGlobal(DaisiEnsemble e, const PetscReal loc[], PetscReal glob[])
-{
-  DaisiGrid g;
-  MPI_Comm  group;
-
-  PetscFunctionBegin;
-  PetscCall(DaisiEnsembleGetGrid(e, &g));
-  PetscCall(DaisiEnsembleGetGroupComm(e, &group));
-  PetscCall(PetscArrayzero(glob, DaisiGridGlobalSize(&g)));
-  for (PetscInt l = 0; l < g.nlev; l++)
-    for (PetscInt r = 0; r < g.nyl; r++)
-      for (PetscInt x = 0; x < g.nx; x++) glob[(l * g.ny + g.y0 + r) * g.nx + x] = loc[(l * g.nyl + r) * g.nx + x];
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, glob, (PetscMPIInt)DaisiGridGlobalSize(&g), MPIU_REAL, MPI_SUM, group));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-static PetscReal GroupDot(MPI_Comm group, PetscInt n, const PetscReal a[], const PetscReal b[])
-{
-  PetscReal s = 0, t = 0;
-  for (PetscInt i = 0; i < n; i++) s += a[i] * b[i];
-  if (MPI_Allreduce(&s, &t, 1, MPIU_REAL, MPI_SUM, group)) return NAN;
-  return t;
-}
-
 /* B^1/2 adjointness and B = B^1/2 B^T/2 against the dense estimator */
 static PetscErrorCode CheckB(DaisiEnsemble e, const DaisiFilterVar3dParams *p, const PetscReal Bd[])
 {
@@ -349,21 +324,6 @@ static PetscErrorCode TrySetParams(const DaisiFilterVar3dParams *p)
   PetscFunctionReturn(ierr);
 }
 
-static PetscErrorCode TryOption(const char name[], const char value[])
-{
-  DaisiFilter    f = NULL;
-  PetscErrorCode ierr;
-
-  PetscFunctionBegin;
-  PetscCall(PetscOptionsSetValue(NULL, name, value));
-  PetscCall(DaisiFilterCreate(PETSC_COMM_WORLD, &f));
-  PetscCall(DaisiFilterSetType(f, DAISI_FILTER_VAR3D));
-  ierr = DaisiFilterSetFromOptions(f);
-  PetscCall(DaisiFilterDestroy(&f));
-  PetscCall(PetscOptionsClearValue(NULL, name));
-  PetscFunctionReturn(ierr);
-}
-
 int main(int argc, char **argv)
 {
   DaisiEnsemble          e;
@@ -474,9 +434,9 @@ int main(int argc, char **argv)
   p        = def;
   p.max_it = 0;
   EXPECT_ERROR_MSG(TrySetParams(&p), "-var3d_max_it", ">= 1");
-  EXPECT_ERROR_MSG(TryOption("-var3d_mode", "median"), "-var3d_mode", "median");
-  EXPECT_ERROR_MSG(TryOption("-var3d_tao", "nm"), "-var3d_tao", "lmvm, blmvm");
-  EXPECT_ERROR_MSG(TryOption("-var3d_gttol", "2"), "-var3d_gttol", "[0, 1)");
+  EXPECT_ERROR_MSG(FilterTryOption(DAISI_FILTER_VAR3D, "-var3d_mode", "median"), "-var3d_mode", "median");
+  EXPECT_ERROR_MSG(FilterTryOption(DAISI_FILTER_VAR3D, "-var3d_tao", "nm"), "-var3d_tao", "lmvm, blmvm");
+  EXPECT_ERROR_MSG(FilterTryOption(DAISI_FILTER_VAR3D, "-var3d_gttol", "2"), "-var3d_gttol", "[0, 1)");
 
   PetscCall(PetscFree5(Bd, truth, xf, xa, xa2));
   PetscCall(DaisiEnsembleDestroy(&e));
