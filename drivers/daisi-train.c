@@ -1193,7 +1193,9 @@ static PetscErrorCode Train(const TrainOptions *o, PetscBool *stopped)
     PetscCall(DaisiNetGetForwardFlops(tn.net, &flops));
     if (tn.enc) PetscCall(DaisiNetGetForwardFlops(tn.enc, &fe));
     flops += fe;
-    PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | %" PetscInt_FMT " training states from %s, %" PetscInt_FMT " validation states from %s, grid %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT ", s_data %g\n", data.nsamples, o->data, val.nsamples, o->val, data.grid.nlev, data.grid.ny, data.grid.nx, (double)o->scale));
+    char sdata[64] = ""; /* the interpolant prior's data scale (a VAE normalises per level, the latent model per channel) */
+    if (!o->vae && !o->latent) PetscCall(PetscSNPrintf(sdata, sizeof(sdata), ", s_data %g", (double)o->scale));
+    if (!o->latent) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | %" PetscInt_FMT " training states from %s, %" PetscInt_FMT " validation states from %s, grid %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT "%s\n", data.nsamples, o->data, val.nsamples, o->val, data.grid.nlev, data.grid.ny, data.grid.nx, sdata));
     if (o->latent) PetscCall(PetscPrintf(PETSC_COMM_WORLD, "train | latent interpolant conditioned on the encoded background: %" PetscInt_FMT " training pairs (cycles >= %" PetscInt_FMT " of %s), %" PetscInt_FMT " validation pairs; latents normalised per channel (std of channel 0: %g)\n", data.nsamples, o->first_cycle, o->data, val.nsamples, (double)lstd[0]));
     if (tn.vae) {
       DaisiGrid z;

@@ -13,6 +13,8 @@
 #          errors of the scenario's LETKF run (letkf_<scenario>.h5 of run-letkf-scenarios.sh, cycles
 #          21-100 against truth.h5) when it exists, else NMC-style from lag-1 differences of the
 #          validation split (every 2nd state, as 3dvar); -l3dvar_bz_scale after "--" tunes it
+#   losda  the shipped VAE and LO-SDA latent model (priors/sqg64/losda_latent.h5,
+#          configs/losda_latent_sqg64.yaml); the -losda_* settings of the scenario config
 # The runs checkpoint every 5 cycles and continue from the checkpoint when run again.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +42,8 @@ case $ftype in
     typeopts=(-var3d_climatology "$clim" -var3d_climatology_stride 2) ;;
   l3dvar)
     typeopts=(-l3dvar_encoder "$root/priors/sqg64/vae_encoder.h5" -l3dvar_decoder "$root/priors/sqg64/vae_decoder.h5") ;;
+  losda)
+    typeopts=(-losda_model "$root/priors/sqg64/losda_latent.h5" -losda_encoder "$root/priors/sqg64/vae_encoder.h5" -losda_decoder "$root/priors/sqg64/vae_decoder.h5") ;;
 esac
 [ -f truth.h5 ] || run "$B/daisi-nature" -options_file_yaml "$root/configs/nature_sqg64.yaml" -nature_steps 900 -nature_output truth.h5 -nature_progress_every 100000
 for s in "${scen[@]}"; do
