@@ -1052,22 +1052,37 @@ static PetscErrorCode ReadCheckpoint(const char path[], TrainState *s, PetscInt 
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* a text table written by one rank under a temporary name, renamed by TableClose when complete */
+static PetscErrorCode TableOpen(const char path[], DaisiOutputName *out, FILE **fp)
+{
+  PetscFunctionBegin;
+  PetscCall(DaisiOutputNameInit(PETSC_COMM_SELF, path, out));
+  *fp = fopen(out->tmp, "w");
+  PetscCheck(*fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s", out->tmp);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode TableClose(DaisiOutputName *out, FILE *fp)
+{
+  PetscFunctionBegin;
+  PetscCheck(!fclose(fp), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", out->tmp);
+  PetscCall(DaisiOutputNameCommit(out));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 static PetscErrorCode WriteCurveRank0(const char path[], const TrainHistory *h)
 {
   DaisiOutputName out;
   FILE           *fp;
 
   PetscFunctionBegin;
-  PetscCall(DaisiOutputNameInit(PETSC_COMM_SELF, path, &out));
-  fp = fopen(out.tmp, "w");
-  PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write training curve %s", out.tmp);
+  PetscCall(TableOpen(path, &out, &fp));
   fprintf(fp, "epoch\tstep\ttrain_loss\tval_loss_ema\tval_loss_raw\tlr\n");
   for (PetscInt e = 0; e < h->nep; e++) {
     const PetscReal *r = h->rows + e * HIST_COLS;
     fprintf(fp, "%.0f\t%.0f\t%.6f\t%.6f\t%.6f\t%.3e\n", (double)r[0], (double)r[1], (double)r[2], (double)r[3], (double)r[4], (double)r[5]);
   }
-  PetscCheck(!fclose(fp), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write training curve %s", out.tmp);
-  PetscCall(DaisiOutputNameCommit(&out));
+  PetscCall(TableClose(&out, fp));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -1344,13 +1359,10 @@ static PetscErrorCode Evaluate(const TrainOptions *o)
   if (o->has_eval_output && rank == 0) {
     DaisiOutputName out;
     FILE           *fp;
-    PetscCall(DaisiOutputNameInit(PETSC_COMM_SELF, o->eval_output, &out));
-    fp = fopen(out.tmp, "w");
-    PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s", o->eval_output);
+    PetscCall(TableOpen(o->eval_output, &out, &fp));
     fprintf(fp, "t_lo\tt_hi\tdraws\tloss\tloss_b0\n");
     for (PetscInt b = 0; b < o->eval_bins; b++) fprintf(fp, "%.4f\t%.4f\t%.0f\t%.6f\t%.6f\n", (double)b / o->eval_bins, (double)(b + 1) / o->eval_bins, (double)counts[b], (double)loss[b], (double)base[b]);
-    PetscCheck(!fclose(fp), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", o->eval_output);
-    PetscCall(DaisiOutputNameCommit(&out));
+    PetscCall(TableClose(&out, fp));
   }
   PetscCall(PetscFree3(loss, base, counts));
   PetscCall(TrainWorkDestroy(&w));
@@ -1439,9 +1451,7 @@ static PetscErrorCode EvaluateVAE(const TrainOptions *o)
   if (o->has_eval_output && rank == 0) {
     DaisiOutputName out;
     FILE           *fp;
-    PetscCall(DaisiOutputNameInit(PETSC_COMM_SELF, o->eval_output, &out));
-    fp = fopen(out.tmp, "w");
-    PetscCheck(fp, PETSC_COMM_SELF, PETSC_ERR_FILE_OPEN, "cannot write %s", o->eval_output);
+    PetscCall(TableOpen(o->eval_output, &out, &fp));
     fprintf(fp, "k");
     for (PetscInt l = 0; l < nl; l++) fprintf(fp, "\tstate_%" PetscInt_FMT "\treconstruction_%" PetscInt_FMT "\terror_%" PetscInt_FMT, l, l, l);
     fprintf(fp, "\n");
@@ -1451,8 +1461,7 @@ static PetscErrorCode EvaluateVAE(const TrainOptions *o)
         for (PetscInt q = 0; q < 3; q++) fprintf(fp, "\t%.6e", (double)tot[3 * nl + q * nl * nk + l * nk + k]);
       fprintf(fp, "\n");
     }
-    PetscCheck(!fclose(fp), PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot write %s", o->eval_output);
-    PetscCall(DaisiOutputNameCommit(&out));
+    PetscCall(TableClose(&out, fp));
   }
   PetscCall(PetscFree2(ps, pw));
   PetscCall(PetscFree3(acc, tot, x));
