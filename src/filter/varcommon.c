@@ -1,4 +1,4 @@
-/* The pieces shared by the variational types 3dvar (var3d.c) and l3dvar (l3dvar.c): the
+/* The pieces shared by the variational types 3dvar (var3d.c), l3dvar (l3dvar.c) and losda: the
  * per-group work space, the observations of a cycle on this rank's rows and their term of J,
  * the TAO minimisation, the exact ensemble mean and the ensemble analysis (mean and members
  * modes). Interface and conventions in varimpl.h; docs/filters.md, section 3DVar. */
