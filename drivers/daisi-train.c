@@ -34,6 +34,7 @@
  * interpolant velocity unet on the VAE's latent grid conditioned on the encoded background,
  * on (background, truth) pairs of a daisi-filter cycling run (-train_data: its diagnostics
  * file, -train_truth: its truth), encoded by -train_vae_encoder and normalised per channel. */
+#include <daisi/diagfile.h>
 #include <daisi/metrics.h>
 #include <daisi/nn.h>
 #include <daisi/optim.h>
@@ -211,12 +212,11 @@ static void TrainBlock(PetscInt count, PetscMPIInt rank, PetscMPIInt size, Petsc
  * ranks end with all of them. */
 static PetscErrorCode LatentDataLoad(const char diag[], const char truth[], PetscInt first, DaisiNet enc, PetscBool given, PetscReal mean[], PetscReal std[], TrainData *d)
 {
-  PetscMPIInt  rank, size, *cnt, *dsp;
-  DaisiGrid    g;
-  PetscInt     nt, nm, nc = 0, nsel, lo, hi, n, nz, C, S;
-  PetscReal   *cyc = NULL, *x, *h, *z1, *zb;
-  char         msg[PETSC_MAX_PATH_LEN + 200] = "";
-  hid_t        f = -1, ds = -1;
+  PetscMPIInt    rank, size, *cnt, *dsp;
+  DaisiGrid      g;
+  PetscInt       nt, nm, nc, nsel, lo, hi, n, nz, C, S;
+  PetscInt64    *cyc;
+  PetscReal     *x, *h, *z1, *zb;
   DaisiStateFile tf;
 
   PetscFunctionBegin;
@@ -226,63 +226,28 @@ static PetscErrorCode LatentDataLoad(const char diag[], const char truth[], Pets
   PetscCall(PetscStrncpy(d->path, diag, sizeof(d->path)));
   PetscCall(DaisiStateFileQuery(PETSC_COMM_SELF, truth, &g, &nt, &nm));
   PetscCheck(nm == 0, PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "truth %s is an ensemble file; give the truth state file of the run %s", truth, diag);
-  {
-    H5E_auto2_t efn;
-    void       *edata;
-    H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    f = H5Fopen(diag, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) PetscCall(PetscSNPrintf(msg, sizeof(msg), "cannot open %s (missing, or not an HDF5 diagnostics file of daisi-filter)", diag));
-    else {
-      hid_t   dc = H5Dopen2(f, "cycle", H5P_DEFAULT), sp;
-      hsize_t dims[4] = {0, 0, 0, 0};
-      ds             = H5Dopen2(f, "ens_mean_b", H5P_DEFAULT);
-      if (dc < 0 || ds < 0) PetscCall(PetscSNPrintf(msg, sizeof(msg), "%s has no 'cycle' or 'ens_mean_b' dataset: not a daisi-filter diagnostics file", diag));
-      else {
-        sp = H5Dget_space(ds);
-        if (H5Sget_simple_extent_ndims(sp) != 4 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0 || (PetscInt)dims[1] != g.nlev || (PetscInt)dims[2] != g.ny || (PetscInt)dims[3] != g.nx)
-          PetscCall(PetscSNPrintf(msg, sizeof(msg), "%s: ens_mean_b is not (cycle, %" PetscInt_FMT ", %" PetscInt_FMT ", %" PetscInt_FMT ") like the states of %s", diag, g.nlev, g.ny, g.nx, truth));
-        H5Sclose(sp);
-        nc = (PetscInt)dims[0];
-        PetscCall(PetscMalloc1(nc + 1, &cyc));
-        if (!msg[0] && H5Dread(dc, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, cyc) < 0) PetscCall(PetscSNPrintf(msg, sizeof(msg), "%s: cannot read the cycle numbers", diag));
-      }
-      if (dc >= 0) H5Dclose(dc);
-    }
-    H5Eset_auto2(H5E_DEFAULT, efn, edata);
-  }
-  if (msg[0]) {
-    if (ds >= 0) H5Dclose(ds);
-    if (f >= 0) H5Fclose(f);
-    PetscCall(PetscFree(cyc));
-    SETERRQ(PETSC_COMM_SELF, PETSC_ERR_FILE_UNEXPECTED, "%s", msg);
-  }
+  /* every rank reads for itself (the whole grid on PETSC_COMM_SELF), as TrainDataOpen does */
+  PetscCall(DaisiDiagFileReadCycles(PETSC_COMM_SELF, diag, diag, &g, &nc, &cyc));
   for (nsel = 0; nsel < nc && cyc[nc - 1 - nsel] >= first; nsel++) { }
   PetscCheck(nsel >= 1, PETSC_COMM_WORLD, PETSC_ERR_ARG_OUTOFRANGE, "%s has no cycle >= %" PetscInt_FMT " (-train_first_cycle)", diag, first);
-  PetscCheck(cyc[nc - 1] < nt, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "truth %s has %" PetscInt_FMT " times, the run %s goes to cycle %.0f: not its truth", truth, nt, diag, (double)cyc[nc - 1]);
+  PetscCheck(cyc[nc - 1] < nt, PETSC_COMM_WORLD, PETSC_ERR_ARG_INCOMP, "truth %s has %" PetscInt_FMT " times, the run %s goes to cycle %" PetscInt64_FMT ": not its truth", truth, nt, diag, cyc[nc - 1]);
   PetscCall(DaisiNetGetLatentGrid(enc, &d->grid));
   n  = DaisiGridLocalSize(&g);
   nz = DaisiGridLocalSize(&d->grid);
   C  = d->grid.nlev;
   S  = nz / C;
   d->nsamples = nsel;
+  TrainBlock(nsel, rank, size, &lo, &hi);
   PetscCall(PetscMalloc2(nsel * nz, &d->z1, nsel * nz, &d->zb));
-  PetscCall(PetscMalloc5(2 * n, &x, 2 * 2 * nz, &h, nsel * nz + 1, &z1, nsel * nz + 1, &zb, 2 * size, &cnt));
+  PetscCall(PetscMalloc5(2 * n, &x, 2 * 2 * nz, &h, (hi - lo) * nz + 1, &z1, (hi - lo) * nz + 1, &zb, 2 * size, &cnt));
   dsp = cnt + size;
   PetscCall(DaisiStateFileCreate(PETSC_COMM_SELF, &tf));
   PetscCall(DaisiStateFileSetGrid(tf, &g));
   PetscCall(DaisiStateFileOpen(tf, truth, DAISI_FILE_READ));
-  TrainBlock(nsel, rank, size, &lo, &hi);
   for (PetscInt i = lo; i < hi; i++) {
     const PetscInt ic = nc - nsel + i;
-    hsize_t        start[4] = {(hsize_t)ic, 0, 0, 0}, count[4] = {1, (hsize_t)g.nlev, (hsize_t)g.ny, (hsize_t)g.nx};
-    hid_t          fs = H5Dget_space(ds), ms = H5Screate_simple(4, count, NULL);
-    herr_t         e  = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    if (e >= 0) e = H5Dread(ds, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, x);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    PetscCheck(e >= 0, PETSC_COMM_SELF, PETSC_ERR_FILE_READ, "%s: cannot read ens_mean_b of cycle %.0f", diag, (double)cyc[ic]);
-    for (PetscInt j = 0; j < n; j++) PetscCheck(PetscIsNormalReal(x[j]) || x[j] == 0, PETSC_COMM_SELF, PETSC_ERR_FP, "%s: the background of cycle %.0f is not finite (a diverged run?)", diag, (double)cyc[ic]);
+    PetscCall(DaisiDiagFileReadField(PETSC_COMM_SELF, diag, diag, "ens_mean_b", &g, ic, x));
+    for (PetscInt j = 0; j < n; j++) PetscCheck(PetscIsNormalReal(x[j]) || x[j] == 0, PETSC_COMM_SELF, PETSC_ERR_FP, "%s: the background of cycle %" PetscInt64_FMT " is not finite (a diverged run?)", diag, cyc[ic]);
     PetscCall(DaisiStateFileRead(tf, (PetscInt)cyc[ic], NULL, x + n));
     PetscCall(DaisiNetForward(enc, 2, NULL, x, h));
     PetscCall(PetscArraycpy(zb + (i - lo) * nz, h, nz));
@@ -290,8 +255,6 @@ static PetscErrorCode LatentDataLoad(const char diag[], const char truth[], Pets
   }
   PetscCall(DaisiStateFileClose(tf));
   PetscCall(DaisiStateFileDestroy(&tf));
-  H5Dclose(ds);
-  H5Fclose(f);
   for (PetscMPIInt r = 0; r < size; r++) {
     PetscInt a, b;
     TrainBlock(nsel, r, size, &a, &b);

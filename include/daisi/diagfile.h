@@ -39,4 +39,11 @@ PETSC_EXTERN PetscErrorCode DaisiDiagFileDiscard(DaisiDiagFile *d);
 /* close, keeping the partial file (the run stopped to be restarted) */
 PETSC_EXTERN PetscErrorCode DaisiDiagFileDestroy(DaisiDiagFile *d);
 
+/* Reading a finished file back (collective over comm; errors name `what`, e.g. the path or
+ * "-option PATH"): the cycle numbers of its fields (*cycle: *ncycle values, PetscFree them),
+ * after checking that the fields are fields of grid (nlev x ny x nx); and field `name` at
+ * cycle index k, this rank's rows [grid->y0, grid->y0 + grid->nyl) of every level, into x. */
+PETSC_EXTERN PetscErrorCode DaisiDiagFileReadCycles(MPI_Comm comm, const char path[], const char what[], const DaisiGrid *grid, PetscInt *ncycle, PetscInt64 **cycle);
+PETSC_EXTERN PetscErrorCode DaisiDiagFileReadField(MPI_Comm comm, const char path[], const char what[], const char name[], const DaisiGrid *grid, PetscInt k, PetscReal x[]);
+
 #endif

@@ -28,7 +28,7 @@
  * layouts to float32 rounding only, so analyses do too. B_z is estimated by group 0 and
  * broadcast to the world. */
 #include "latentvar.h"
-#include "../io/h5util.h"
+#include <daisi/diagfile.h>
 #include <daisi/nn.h>
 #include <daisi/statefile.h>
 #include <daisi/sys.h>
@@ -298,52 +298,22 @@ static PetscErrorCode ClimatologyVariances(Filter_L3dvar *d, const DaisiFilterL3
  * (collective over the world); *cyc: the cycle numbers, *idx: their indices in the file */
 static PetscErrorCode ErrorsSelect(Filter_L3dvar *d, const DaisiFilterL3dvarParams *p, PetscInt *K, PetscInt64 **cyc, PetscInt **idx)
 {
-  hid_t      file = H5I_INVALID_HID, dset = H5I_INVALID_HID;
-  hsize_t    dims[4];
-  int        rank;
-  PetscInt   ntime;
+  PetscInt    ntime, nc;
   PetscInt64 *all;
-  herr_t     st;
-  char       shape[64];
+  char        what[PETSC_MAX_PATH_LEN + 32];
 
   PetscFunctionBegin;
   PetscCheck(p->truth[0], d->c.world, PETSC_ERR_USER_INPUT, "-l3dvar_bz_errors %s needs -l3dvar_bz_truth TRUTH.h5, the nature run the cycled run was verified against", p->errors);
   PetscCall(CheckStateFile(d, "-l3dvar_bz_truth", p->truth, "the nature-run state file of the -l3dvar_bz_errors run", &ntime, NULL));
-  PetscCall(DaisiH5FileOpen(d->c.world, p->errors, PETSC_FALSE, &file));
-  PetscCall(DaisiH5OpenDataset(d->c.world, file, "ens_mean_b", p->errors, &dset, &rank, dims, 4));
-  DaisiH5Close(&dset);
-  if (rank != 4 || dims[1] != (hsize_t)d->c.grid.nlev || dims[2] != (hsize_t)d->c.grid.ny || dims[3] != (hsize_t)d->c.grid.nx) {
-    DaisiH5Close(&file);
-    PetscCall(DaisiH5ShapeString(rank, dims, shape, sizeof(shape)));
-    SETERRQ(d->c.world, PETSC_ERR_ARG_SIZ, "-l3dvar_bz_errors %s: ens_mean_b is %s, (cycles x %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT ") expected for the model grid (a daisi-filter diagnostics file of a run on this grid)", p->errors, shape, d->c.grid.nlev, d->c.grid.ny, d->c.grid.nx);
-  }
-  {
-    const hsize_t nc = dims[0];
-    hid_t         space;
-    /* the cycle numbers (int64) */
-    dset  = H5Lexists(file, "cycle", H5P_DEFAULT) > 0 ? H5Dopen2(file, "cycle", H5P_DEFAULT) : H5I_INVALID_HID;
-    space = dset >= 0 ? H5Dget_space(dset) : H5I_INVALID_HID;
-    rank  = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
-    if (rank == 1) (void)H5Sget_simple_extent_dims(space, dims, NULL);
-    DaisiH5Close(&space);
-    if (rank != 1 || dims[0] != nc) {
-      DaisiH5Close(&dset);
-      DaisiH5Close(&file);
-      SETERRQ(d->c.world, PETSC_ERR_FILE_UNEXPECTED, "-l3dvar_bz_errors %s: dataset cycle does not match ens_mean_b (%d dimension(s), %llu cycles)", p->errors, rank, (unsigned long long)nc);
-    }
-  }
-  PetscCall(PetscMalloc1(dims[0] + 1, &all));
-  st = H5Dread(dset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, all);
-  DaisiH5Close(&dset);
-  DaisiH5Close(&file);
-  DaisiH5Check(st, d->c.world, "-l3dvar_bz_errors %s: cannot read dataset cycle", p->errors);
-  PetscCall(PetscMalloc2(dims[0] + 1, cyc, dims[0] + 1, idx));
+  PetscCall(PetscSNPrintf(what, sizeof(what), "-l3dvar_bz_errors %s", p->errors));
+  PetscCall(DaisiDiagFileReadCycles(d->c.world, p->errors, what, &d->c.grid, &nc, &all));
+  PetscCall(PetscMalloc2(nc + 1, cyc, nc + 1, idx));
   *K = 0;
-  for (hsize_t k = 0; k < dims[0]; k++) {
+  for (PetscInt k = 0; k < nc; k++) {
     if (all[k] < p->first_cycle) continue;
     PetscCheck(all[k] < ntime, d->c.world, PETSC_ERR_ARG_OUTOFRANGE, "-l3dvar_bz_errors %s: cycle %" PetscInt64_FMT " needs time index %" PetscInt64_FMT " of -l3dvar_bz_truth %s, which has %" PetscInt_FMT " time(s)", p->errors, all[k], all[k], p->truth, ntime);
-    (*cyc)[*K]   = all[k];
-    (*idx)[*K]   = (PetscInt)k;
+    (*cyc)[*K] = all[k];
+    (*idx)[*K] = k;
     (*K)++;
   }
   PetscCall(PetscFree(all));
@@ -354,48 +324,28 @@ static PetscErrorCode ErrorsSelect(Filter_L3dvar *d, const DaisiFilterL3dvarPara
 /* (on one group) the variances of E(ens_mean_b) - E(truth) over the selected cycles */
 static PetscErrorCode ErrorsVariances(Filter_L3dvar *d, const DaisiFilterL3dvarParams *p, PetscInt K, const PetscInt64 cyc[], const PetscInt idx[], PetscReal var[])
 {
-  const PetscInt  n = d->c.n, nz = d->nz;
-  const DaisiGrid *g = &d->c.grid;
-  DaisiStateFile  sf;
-  hid_t           file = H5I_INVALID_HID, dset = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
-  hsize_t         n1 = (hsize_t)PetscMax(n, 1);
-  herr_t          st = 0;
-  PetscReal      *x, *z, *s;
+  const PetscInt n = d->c.n, nz = d->nz;
+  DaisiStateFile sf;
+  PetscReal     *x, *z, *s;
+  char           what[PETSC_MAX_PATH_LEN + 32];
 
   PetscFunctionBegin;
+  PetscCall(PetscSNPrintf(what, sizeof(what), "-l3dvar_bz_errors %s", p->errors));
   PetscCall(PetscMalloc3(2 * n + 1, &x, 2 * nz + 1, &z, 2 * d->nc * d->zg.ny, &s));
   PetscCall(PetscArrayzero(s, 2 * d->nc * d->zg.ny));
   PetscCall(DaisiStateFileCreate(d->c.group, &sf));
-  PetscCall(DaisiStateFileSetGrid(sf, g));
+  PetscCall(DaisiStateFileSetGrid(sf, &d->c.grid));
   PetscCall(DaisiStateFileOpen(sf, p->truth, DAISI_FILE_READ));
-  PetscCall(DaisiH5FileOpen(d->c.group, p->errors, PETSC_FALSE, &file));
-  dset   = H5Dopen2(file, "ens_mean_b", H5P_DEFAULT);
-  fspace = dset >= 0 ? H5Dget_space(dset) : H5I_INVALID_HID;
-  mspace = H5Screate_simple(1, &n1, NULL);
-  if (g->nyl == 0) (void)H5Sselect_none(mspace);
-  PetscCall(DaisiH5CreateCollectiveTransfer(d->c.group, &dxpl));
-  if (dset < 0 || fspace < 0) st = -1;
   for (PetscInt k = 0; k < K; k++) {
-    /* the background mean of the cycle, this rank's rows (the slab layout) */
-    hsize_t start[4] = {(hsize_t)idx[k], 0, (hsize_t)g->y0, 0}, cnt[4] = {1, (hsize_t)g->nlev, (hsize_t)g->nyl, (hsize_t)g->nx};
-    if (st >= 0) st = g->nyl > 0 ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, cnt, NULL) : H5Sselect_none(fspace);
-    if (st >= 0) st = H5Dread(dset, H5T_NATIVE_DOUBLE, mspace, fspace, dxpl, x);
-    PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &st, 1, MPI_INT, MPI_MIN, d->c.group)); /* every rank stops together */
-    if (st < 0) break;
+    /* the background mean of the cycle and the truth, this rank's rows (the slab layout) */
+    PetscCall(DaisiDiagFileReadField(d->c.group, p->errors, what, "ens_mean_b", &d->c.grid, idx[k], x));
     PetscCall(DaisiStateFileRead(sf, (PetscInt)cyc[k], NULL, x + n));
     PetscCall(DaisiLatentVarEncode(d, 2, x, z));
     for (PetscInt i = 0; i < nz; i++) z[i] -= z[nz + i];
     Accumulate(d, z, s);
   }
-  DaisiH5Close(&dxpl);
-  DaisiH5Close(&mspace);
-  DaisiH5Close(&fspace);
-  DaisiH5Close(&dset);
-  DaisiH5Close(&file);
   PetscCall(DaisiStateFileClose(sf));
   PetscCall(DaisiStateFileDestroy(&sf));
-  if (st < 0) PetscCall(PetscFree3(x, z, s));
-  DaisiH5Check(st, d->c.group, "-l3dvar_bz_errors %s: cannot read ens_mean_b", p->errors);
   PetscCall(Finish(d, K, s, var));
   PetscCall(PetscFree3(x, z, s));
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -363,3 +363,87 @@ PetscErrorCode DaisiDiagFileDiscard(DaisiDiagFile *d)
   PetscCall(DaisiOutputNameDiscard(&name));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
+
+/* ---------------------------------------------------------------------------------------
+ * Reading back (daisi-train -train_model latent, the l3dvar filter's B_z)
+ * ------------------------------------------------------------------------------------- */
+PetscErrorCode DaisiDiagFileReadCycles(MPI_Comm comm, const char path[], const char what[], const DaisiGrid *grid, PetscInt *ncycle, PetscInt64 **cycle)
+{
+  PetscMPIInt rank;
+  int         status = 0, r = -1; /* 0 ok, 1 missing or not HDF5 */
+  hid_t       file = H5I_INVALID_HID, dset = H5I_INVALID_HID, space = H5I_INVALID_HID;
+  hsize_t     dims[4] = {0, 0, 0, 0}, nc[1] = {0};
+  herr_t      st;
+  char        shape[64];
+
+  PetscFunctionBegin;
+  PetscCall(DaisiIOInitializePackage());
+  PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  if (rank == 0) {
+    PetscBool exists;
+    PetscCall(PetscTestFile(path, 'r', &exists));
+    if (!exists || H5Fis_hdf5(path) <= 0) status = 1;
+  }
+  PetscCallMPI(MPI_Bcast(&status, 1, MPI_INT, 0, comm));
+  PetscCheck(!status, comm, PETSC_ERR_FILE_OPEN, "cannot open %s (missing, or not an HDF5 diagnostics file of daisi-filter)", what);
+  PetscCall(DaisiH5FileOpen(comm, path, PETSC_FALSE, &file));
+  if (H5Lexists(file, "ens_mean_b", H5P_DEFAULT) <= 0 || H5Lexists(file, "cycle", H5P_DEFAULT) <= 0) {
+    DaisiH5Close(&file);
+    SETERRQ(comm, PETSC_ERR_FILE_UNEXPECTED, "%s has no 'cycle' or 'ens_mean_b' dataset: not a daisi-filter diagnostics file", what);
+  }
+  dset  = H5Dopen2(file, "ens_mean_b", H5P_DEFAULT);
+  space = dset >= 0 ? H5Dget_space(dset) : H5I_INVALID_HID;
+  r     = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+  if (r == 4) (void)H5Sget_simple_extent_dims(space, dims, NULL);
+  DaisiH5Close(&space);
+  DaisiH5Close(&dset);
+  if (r != 4 || dims[1] != (hsize_t)grid->nlev || dims[2] != (hsize_t)grid->ny || dims[3] != (hsize_t)grid->nx) {
+    DaisiH5Close(&file);
+    PetscCall(DaisiH5ShapeString(r, dims, shape, sizeof(shape)));
+    SETERRQ(comm, PETSC_ERR_ARG_SIZ, "%s: ens_mean_b is %s, (cycles x %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT ") expected (a daisi-filter diagnostics file of a run on this grid)", what, shape, grid->nlev, grid->ny, grid->nx);
+  }
+  dset  = H5Dopen2(file, "cycle", H5P_DEFAULT);
+  space = dset >= 0 ? H5Dget_space(dset) : H5I_INVALID_HID;
+  r     = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+  if (r == 1) (void)H5Sget_simple_extent_dims(space, nc, NULL);
+  DaisiH5Close(&space);
+  if (r != 1 || nc[0] != dims[0]) {
+    DaisiH5Close(&dset);
+    DaisiH5Close(&file);
+    SETERRQ(comm, PETSC_ERR_FILE_UNEXPECTED, "%s: dataset cycle does not match ens_mean_b (%d dimension(s), %llu cycles)", what, r, (unsigned long long)dims[0]);
+  }
+  PetscCall(PetscMalloc1(dims[0] + 1, cycle));
+  st = H5Dread(dset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, *cycle);
+  DaisiH5Close(&dset);
+  DaisiH5Close(&file);
+  if (st < 0) PetscCall(PetscFree(*cycle));
+  DaisiH5Check(st, comm, "%s: cannot read dataset cycle", what);
+  *ncycle = (PetscInt)dims[0];
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+PetscErrorCode DaisiDiagFileReadField(MPI_Comm comm, const char path[], const char what[], const char name[], const DaisiGrid *grid, PetscInt k, PetscReal x[])
+{
+  hid_t   file = H5I_INVALID_HID, dset, fspace, mspace, dxpl = H5I_INVALID_HID;
+  hsize_t n1 = (hsize_t)PetscMax(DaisiGridLocalSize(grid), 1), start[4] = {(hsize_t)k, 0, (hsize_t)grid->y0, 0}, cnt[4] = {1, (hsize_t)grid->nlev, (hsize_t)grid->nyl, (hsize_t)grid->nx};
+  int     st = 0;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiH5FileOpen(comm, path, PETSC_FALSE, &file));
+  dset   = H5Dopen2(file, name, H5P_DEFAULT);
+  fspace = dset >= 0 ? H5Dget_space(dset) : H5I_INVALID_HID;
+  mspace = H5Screate_simple(1, &n1, NULL);
+  if (dset < 0 || fspace < 0 || mspace < 0) st = -1;
+  if (st >= 0) st = grid->nyl > 0 ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, cnt, NULL) : H5Sselect_none(fspace);
+  if (st >= 0 && grid->nyl == 0) st = H5Sselect_none(mspace);
+  if (st >= 0) PetscCall(DaisiH5CreateCollectiveTransfer(comm, &dxpl));
+  if (st >= 0) st = H5Dread(dset, H5T_NATIVE_DOUBLE, mspace, fspace, dxpl, x);
+  DaisiH5Close(&dxpl);
+  DaisiH5Close(&mspace);
+  DaisiH5Close(&fspace);
+  DaisiH5Close(&dset);
+  DaisiH5Close(&file);
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, &st, 1, MPI_INT, MPI_MIN, comm)); /* every rank stops together */
+  DaisiH5Check(st, comm, "%s: cannot read %s of cycle index %" PetscInt_FMT, what, name, k);
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
