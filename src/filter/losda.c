@@ -31,6 +31,7 @@ typedef struct {
   DaisiNet              model; /* the conditional latent interpolant, on the group, latent layout */
   PetscReal             lmean[DAISI_L3DVAR_MAX_CHANNELS], lstd[DAISI_L3DVAR_MAX_CHANNELS];
   PetscReal            *ub, *u, *u1, *in, *vel; /* latent layout (in: 2 nz) */
+  PetscBool             have_ub;                  /* ub holds this analysis' encoded mean (every member's background) */
   DaisiFilterLOSDAStats stats;
 } Filter_LOSDA;
 
@@ -210,8 +211,11 @@ static PetscErrorCode Sample(DaisiFilter f, PetscInt member, const PetscReal xb[
 
   PetscFunctionBegin;
   PetscCall(PetscLogEventBegin(DAISI_FilterLOSDASample, 0, 0, 0, 0));
-  PetscCall(DaisiLatentVarEncode(&d->lv, 1, xb, d->lv.zb));
-  Normalise(d, PETSC_TRUE, d->lv.zb, d->ub);
+  if (!d->have_ub) { /* xb is the ensemble mean, the same for every member of the analysis */
+    PetscCall(DaisiLatentVarEncode(&d->lv, 1, xb, d->lv.zb));
+    Normalise(d, PETSC_TRUE, d->lv.zb, d->ub);
+    d->have_ub = PETSC_TRUE;
+  }
   Noise(d, f->seed, d->lv.c.ob.cycle, member, d->u);
   for (PetscInt k = 0; k < K; k++) {
     const PetscReal t = (PetscReal)k / K, t1 = (PetscReal)(k + 1) / K;
@@ -242,6 +246,7 @@ static PetscErrorCode EnsembleAnalysis_LOSDA(DaisiFilter f, DaisiEnsemble e, con
 
   PetscFunctionBegin;
   PetscCall(PetscMemzero(&d->stats, sizeof(d->stats)));
+  d->have_ub = PETSC_FALSE;
   PetscCall(DaisiVarEnsembleAnalysisOp(f, e, obs));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
