@@ -361,12 +361,13 @@ int main(int argc, char **argv)
   PetscInt               G = 1, n;
   const PetscInt         M = 4;
   PetscReal             *truth, *xf;
-  PetscBool              layout = PETSC_TRUE;
+  PetscBool              layout = PETSC_TRUE, badinput = PETSC_TRUE;
 
   PetscCall(DaisiInitialize(&argc, &argv, help));
   PetscCall(LatentTestUniqueNames(NFILES, files));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-ens_groups", &G, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-test_layout", &layout, NULL));
+  PetscCall(PetscOptionsGetBool(NULL, NULL, "-test_badinput", &badinput, NULL));
   PetscCall(MakeEnsemble(PETSC_COMM_WORLD, M, G, &e));
   PetscCall(DaisiEnsembleGetGrid(e, &g));
   n = DaisiGridGlobalSize(&g);
@@ -408,7 +409,7 @@ int main(int argc, char **argv)
 
   PetscCall(CheckSampler(e, &vp, &def, M, truth, xf));
   PetscCall(CheckOptimisation(e, &vp, &def, M, truth, xf));
-  PetscCall(CheckBadInput(e, &vp, &def));
+  if (badinput) PetscCall(CheckBadInput(e, &vp, &def));
   PetscCall(DaisiEnsembleDestroy(&e));
   if (layout) PetscCall(CheckLayouts(n, M, &vp, &def, truth, xf));
 
