@@ -31,7 +31,7 @@ PETSC_EXTERN PetscErrorCode DaisiOutputNameDiscard(DaisiOutputName *out);
 
 /* Whether a file exists (checked by rank 0 of comm, answer shared). */
 PETSC_EXTERN PetscErrorCode DaisiFileExists(MPI_Comm comm, const char path[], PetscBool *exists);
-/* Removes a file if it exists (rank 0 of comm). */
+/* Removes a file if it exists (rank 0 of comm), after every rank of comm has called it. */
 PETSC_EXTERN PetscErrorCode DaisiFileRemove(MPI_Comm comm, const char path[]);
 
 /* Collective check that a local array holds only finite numbers; errors with `what` named. */

@@ -26,6 +26,21 @@ PetscErrorCode DaisiIOInitializePackage(void)
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+static herr_t DaisiH5ErrorInnermost(unsigned n, const H5E_error2_t *err, void *ctx)
+{
+  char **buf = (char **)ctx;
+  if (n == 0 && err->desc) snprintf(buf[0], (size_t)(buf[1] - buf[0]), "%s (in %s)", err->desc, err->func_name ? err->func_name : "HDF5");
+  return 0;
+}
+
+void DaisiH5ErrorReason(char buf[], size_t len)
+{
+  char *ctx[2] = {buf, buf + len};
+  if (!len) return;
+  buf[0] = 0;
+  (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, DaisiH5ErrorInnermost, ctx);
+}
+
 void DaisiH5Close(hid_t *id)
 {
   if (*id < 0) return;
@@ -135,7 +150,11 @@ PetscErrorCode DaisiH5FileOpen(MPI_Comm comm, const char path[], PetscBool write
   PetscCall(DaisiH5CreateFileAccess(comm, &fapl));
   *file = H5Fopen(path, write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
   DaisiH5Close(&fapl);
-  DaisiH5Check(*file, comm, "cannot open HDF5 file %s (corrupted, or locked by another process?)", path);
+  if (*file < 0) {
+    char why[256];
+    DaisiH5ErrorReason(why, sizeof(why));
+    SETERRQ(comm, PETSC_ERR_LIB, "cannot open HDF5 file %s (corrupted, or locked by another process?): %s", path, why[0] ? why : "no reason given by HDF5");
+  }
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

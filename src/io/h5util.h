@@ -9,6 +9,10 @@
 /* Turns a failed HDF5 call (negative hid_t or herr_t) into a PETSc error with our message. */
 #define DaisiH5Check(status, comm, ...) PetscCheck((status) >= 0, comm, PETSC_ERR_LIB, __VA_ARGS__)
 
+/* The innermost entry of HDF5's (silenced) error stack of this thread, "" if it is empty: the
+ * reason behind a failed call, e.g. "unable to lock file, errno = 11, ..." for an H5Fopen. */
+PETSC_INTERN void DaisiH5ErrorReason(char buf[], size_t len);
+
 /* closes an id if it is open and marks it closed, so that cleanup after errors is safe */
 PETSC_INTERN void DaisiH5Close(hid_t *id);
 

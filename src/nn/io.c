@@ -13,6 +13,7 @@
  * corrupted or hand-edited file. */
 #include "nnimpl.h"
 #include <hdf5.h>
+#include "../io/h5util.h"
 
 static uint64_t NNChecksum(uint64_t h, const void *data, size_t n)
 {
@@ -467,7 +468,11 @@ PetscErrorCode DaisiNetLoad(MPI_Comm comm, const char path[], const DaisiGrid *g
     H5Eget_auto2(H5E_DEFAULT, &efn, &edata);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) snprintf(msg, sizeof(msg), "cannot open network file %s (missing, unreadable or not HDF5)", path);
+    if (f < 0) {
+      char why[256];
+      DaisiH5ErrorReason(why, sizeof(why));
+      snprintf(msg, sizeof(msg), "cannot open network file %s (missing, unreadable or not HDF5): %s", path, why[0] ? why : "no reason given by HDF5");
+    }
     else (void)NNReadHeader(f, path, &h, msg, sizeof(msg));
   }
   PetscCallMPI(MPI_Bcast(msg, sizeof(msg), MPI_CHAR, 0, comm));

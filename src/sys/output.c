@@ -61,6 +61,9 @@ PetscErrorCode DaisiFileRemove(MPI_Comm comm, const char path[])
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(comm, &rank));
+  /* every rank is done with the file before it goes: a rank that runs ahead (calls that only
+   * broadcast from rank 0 do not hold it back) must not remove a file the others still read */
+  PetscCallMPI(MPI_Barrier(comm));
   if (rank == 0) (void)remove(path);
   PetscCallMPI(MPI_Barrier(comm));
   PetscFunctionReturn(PETSC_SUCCESS);

@@ -7,6 +7,7 @@
 
 #include "filtertest.h"
 #include <daisi/nn.h>
+#include <daisi/var3d.h>
 #include <unistd.h>
 
 /* The test's file names made unique to this run, "t<pid of rank 0>_<name>" (ctest runs the
@@ -96,6 +97,51 @@ static inline PetscErrorCode LatentTestMakeVAENet(MPI_Comm comm, const DaisiGrid
   PetscCall(PetscOptionsClearValue(NULL, "-lt_nn_latent_channels"));
   PetscCall(LatentTestNetOptions(PETSC_FALSE, NULL));
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* The latent filters' set-up shared by their tests: the type's parameter setter (a wrapper taking
+ * the type's parameter struct), a filter of that type on ensemble e with the 3dvar core's
+ * parameters vp, and the errors of a refused set-up or parameter check (the filter destroyed). */
+typedef PetscErrorCode (*LatentTestSetParams)(DaisiFilter, const void *);
+
+static inline PetscErrorCode LatentTestMakeFilter(DaisiEnsemble e, DaisiFilterType type, PetscInt64 seed, const DaisiFilterVar3dParams *vp, LatentTestSetParams set, const void *p, DaisiFilter *f)
+{
+  MPI_Comm comm;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiEnsembleGetComm(e, &comm));
+  PetscCall(DaisiFilterCreate(comm, f));
+  PetscCall(DaisiFilterSetType(*f, type));
+  PetscCall(DaisiFilterSetSeed(*f, seed));
+  PetscCall(DaisiFilterVar3dSetParams(*f, vp));
+  PetscCall(set(*f, p));
+  PetscCall(DaisiFilterSetEnsemble(*f, e));
+  PetscCall(DaisiFilterSetUp(*f));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static inline PetscErrorCode LatentTestTrySetUp(DaisiEnsemble e, DaisiFilterType type, PetscInt64 seed, const DaisiFilterVar3dParams *vp, LatentTestSetParams set, const void *p)
+{
+  DaisiFilter    f = NULL;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  ierr = LatentTestMakeFilter(e, type, seed, vp, set, p, &f);
+  PetscCall(DaisiFilterDestroy(&f));
+  PetscFunctionReturn(ierr);
+}
+
+static inline PetscErrorCode LatentTestTrySetParams(DaisiFilterType type, LatentTestSetParams set, const void *p)
+{
+  DaisiFilter    f = NULL;
+  PetscErrorCode ierr;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiFilterCreate(PETSC_COMM_WORLD, &f));
+  PetscCall(DaisiFilterSetType(f, type));
+  ierr = set(f, p);
+  PetscCall(DaisiFilterDestroy(&f));
+  PetscFunctionReturn(ierr);
 }
 
 /* the pair of weight files loaded on the group of ensemble e */

@@ -116,19 +116,14 @@ static PetscErrorCode LatentVariances(LatentTestVAE *v, PetscInt K, const PetscR
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+static PetscErrorCode SetParams(DaisiFilter f, const void *p)
+{
+  return DaisiFilterL3dvarSetParams(f, (const DaisiFilterL3dvarParams *)p);
+}
+
 static PetscErrorCode MakeFilter(DaisiEnsemble e, const DaisiFilterVar3dParams *vp, const DaisiFilterL3dvarParams *p, DaisiFilter *f)
 {
-  MPI_Comm comm;
-
-  PetscFunctionBegin;
-  PetscCall(DaisiEnsembleGetComm(e, &comm));
-  PetscCall(DaisiFilterCreate(comm, f));
-  PetscCall(DaisiFilterSetType(*f, DAISI_FILTER_L3DVAR));
-  PetscCall(DaisiFilterVar3dSetParams(*f, vp));
-  PetscCall(DaisiFilterL3dvarSetParams(*f, p));
-  PetscCall(DaisiFilterSetEnsemble(*f, e));
-  PetscCall(DaisiFilterSetUp(*f));
-  PetscFunctionReturn(PETSC_SUCCESS);
+  return LatentTestMakeFilter(e, DAISI_FILTER_L3DVAR, 0, vp, SetParams, p, f);
 }
 
 /* central differences of J against the gradient; J(0) against the observation term of D(E(x_b)) */
@@ -446,28 +441,15 @@ static PetscErrorCode CheckLayouts(PetscInt n, const DaisiFilterVar3dParams *vp0
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+/* the error of a refused set-up or parameter check */
 static PetscErrorCode TrySetUp(DaisiEnsemble e, const DaisiFilterVar3dParams *vp, const DaisiFilterL3dvarParams *p)
 {
-  DaisiFilter    f = NULL;
-  PetscErrorCode ierr;
-
-  PetscFunctionBegin;
-  ierr = MakeFilter(e, vp, p, &f);
-  PetscCall(DaisiFilterDestroy(&f));
-  PetscFunctionReturn(ierr);
+  return LatentTestTrySetUp(e, DAISI_FILTER_L3DVAR, 0, vp, SetParams, p);
 }
 
 static PetscErrorCode TrySetParams(const DaisiFilterL3dvarParams *p)
 {
-  DaisiFilter    f = NULL;
-  PetscErrorCode ierr;
-
-  PetscFunctionBegin;
-  PetscCall(DaisiFilterCreate(PETSC_COMM_WORLD, &f));
-  PetscCall(DaisiFilterSetType(f, DAISI_FILTER_L3DVAR));
-  ierr = DaisiFilterL3dvarSetParams(f, p);
-  PetscCall(DaisiFilterDestroy(&f));
-  PetscFunctionReturn(ierr);
+  return LatentTestTrySetParams(DAISI_FILTER_L3DVAR, SetParams, p);
 }
 
 static PetscErrorCode CheckBadInput(DaisiEnsemble e, const DaisiFilterVar3dParams *vp, const DaisiFilterL3dvarParams *def)

@@ -51,20 +51,14 @@ static PetscErrorCode MakeModel(MPI_Comm comm, const DaisiGrid *z, PetscInt K, c
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+static PetscErrorCode SetParams(DaisiFilter f, const void *p)
+{
+  return DaisiFilterLOSDASetParams(f, (const DaisiFilterLOSDAParams *)p);
+}
+
 static PetscErrorCode MakeFilter(DaisiEnsemble e, const DaisiFilterVar3dParams *vp, const DaisiFilterLOSDAParams *p, DaisiFilter *f)
 {
-  MPI_Comm comm;
-
-  PetscFunctionBegin;
-  PetscCall(DaisiEnsembleGetComm(e, &comm));
-  PetscCall(DaisiFilterCreate(comm, f));
-  PetscCall(DaisiFilterSetType(*f, DAISI_FILTER_LOSDA));
-  PetscCall(DaisiFilterSetSeed(*f, 5));
-  PetscCall(DaisiFilterVar3dSetParams(*f, vp));
-  PetscCall(DaisiFilterLOSDASetParams(*f, p));
-  PetscCall(DaisiFilterSetEnsemble(*f, e));
-  PetscCall(DaisiFilterSetUp(*f));
-  PetscFunctionReturn(PETSC_SUCCESS);
+  return LatentTestMakeFilter(e, DAISI_FILTER_LOSDA, 5, vp, SetParams, p, f);
 }
 
 /* one analysis of the forecast xf (global, M members) with obs: the analysis (global, on every rank) and the statistics */
@@ -291,29 +285,15 @@ static PetscErrorCode CheckLayouts(PetscInt n, PetscInt M, const DaisiFilterVar3
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* the error of a set-up or of setting the parameters, the filter destroyed either way */
+/* the error of a refused set-up or parameter check */
 static PetscErrorCode TrySetUp(DaisiEnsemble e, const DaisiFilterVar3dParams *vp, const DaisiFilterLOSDAParams *p)
 {
-  DaisiFilter    f = NULL;
-  PetscErrorCode ierr;
-
-  PetscFunctionBegin;
-  ierr = MakeFilter(e, vp, p, &f);
-  PetscCall(DaisiFilterDestroy(&f));
-  PetscFunctionReturn(ierr);
+  return LatentTestTrySetUp(e, DAISI_FILTER_LOSDA, 5, vp, SetParams, p);
 }
 
 static PetscErrorCode TrySetParams(const DaisiFilterLOSDAParams *p)
 {
-  DaisiFilter    f;
-  PetscErrorCode ierr;
-
-  PetscFunctionBegin;
-  PetscCall(DaisiFilterCreate(PETSC_COMM_WORLD, &f));
-  PetscCall(DaisiFilterSetType(f, DAISI_FILTER_LOSDA));
-  ierr = DaisiFilterLOSDASetParams(f, p);
-  PetscCall(DaisiFilterDestroy(&f));
-  PetscFunctionReturn(ierr);
+  return LatentTestTrySetParams(DAISI_FILTER_LOSDA, SetParams, p);
 }
 
 static PetscErrorCode CheckBadInput(DaisiEnsemble e, const DaisiFilterVar3dParams *vp, const DaisiFilterLOSDAParams *def)
@@ -361,13 +341,12 @@ int main(int argc, char **argv)
   PetscInt               G = 1, n;
   const PetscInt         M = 4;
   PetscReal             *truth, *xf;
-  PetscBool              layout = PETSC_TRUE, badinput = PETSC_TRUE;
+  PetscBool              layout = PETSC_TRUE;
 
   PetscCall(DaisiInitialize(&argc, &argv, help));
   PetscCall(LatentTestUniqueNames(NFILES, files));
   PetscCall(PetscOptionsGetInt(NULL, NULL, "-ens_groups", &G, NULL));
   PetscCall(PetscOptionsGetBool(NULL, NULL, "-test_layout", &layout, NULL));
-  PetscCall(PetscOptionsGetBool(NULL, NULL, "-test_badinput", &badinput, NULL));
   PetscCall(MakeEnsemble(PETSC_COMM_WORLD, M, G, &e));
   PetscCall(DaisiEnsembleGetGrid(e, &g));
   n = DaisiGridGlobalSize(&g);
@@ -409,7 +388,7 @@ int main(int argc, char **argv)
 
   PetscCall(CheckSampler(e, &vp, &def, M, truth, xf));
   PetscCall(CheckOptimisation(e, &vp, &def, M, truth, xf));
-  if (badinput) PetscCall(CheckBadInput(e, &vp, &def));
+  PetscCall(CheckBadInput(e, &vp, &def));
   PetscCall(DaisiEnsembleDestroy(&e));
   if (layout) PetscCall(CheckLayouts(n, M, &vp, &def, truth, xf));
 
