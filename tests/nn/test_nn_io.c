@@ -8,7 +8,8 @@
 static const char help[] = "DaisiNet weight file tests\n";
 
 /* Runs a load expected to fail; returns 1 (a failure of the test) if it succeeded. */
-static PetscErrorCode ExpectLoadFailure(MPI_Comm comm, const char *path, const DaisiGrid *g, const char *expect, PetscInt *fails)
+/* a refused load whose message names the file (and HDF5's reason, if given) */
+static PetscErrorCode ExpectLoadFailureWhy(MPI_Comm comm, const char *path, const DaisiGrid *g, const char *expect, const char *reason, PetscInt *fails)
 {
   DaisiNet       net = NULL;
   PetscErrorCode ierr;
@@ -31,8 +32,17 @@ static PetscErrorCode ExpectLoadFailure(MPI_Comm comm, const char *path, const D
       PetscCall(PetscPrintf(comm, "FAIL: the message does not name %s\n", path));
       (*fails)++;
     }
+    if (reason && (!specific || !strstr(specific, reason))) {
+      PetscCall(PetscPrintf(comm, "FAIL: the message does not give the reason \"%s\"\n", reason));
+      (*fails)++;
+    }
   }
   PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+static PetscErrorCode ExpectLoadFailure(MPI_Comm comm, const char *path, const DaisiGrid *g, const char *expect, PetscInt *fails)
+{
+  return ExpectLoadFailureWhy(comm, path, g, expect, NULL, fails);
 }
 
 static PetscErrorCode Copy(const char *from, const char *to)
@@ -199,7 +209,7 @@ int main(int argc, char **argv)
   }
   PetscCallMPI(MPI_Barrier(comm));
   PetscCall(ExpectLoadFailure(comm, bad, &grid, "not HDF5", &fails));
-  PetscCall(ExpectLoadFailure(comm, "nn_io_does_not_exist.h5", &grid, "missing file", &fails));
+  PetscCall(ExpectLoadFailureWhy(comm, "nn_io_does_not_exist.h5", &grid, "missing file", "No such file or directory", &fails));
 
   if (rank == 0) {
     (void)remove(bad);
