@@ -97,9 +97,8 @@ int main(int argc, char **argv)
 
   /* impossible names */
   EXPECT_ERROR_MSG(DaisiOutputNameInit(comm, "", &out), "empty output file name", NULL);
-  PetscCall(PetscMemzero(longname, sizeof(longname)));
-  PetscCall(PetscMemcpy(longname, "x", 1));
-  for (size_t i = 1; i < sizeof(longname) - 20; i++) longname[i] = 'x';
+  memset(longname, 'x', sizeof(longname) - 20);
+  longname[sizeof(longname) - 20] = 0;
   EXPECT_ERROR_MSG(DaisiOutputNameInit(comm, longname, &out), "output file name too long", NULL);
   /* a commit whose temporary was never written names both files */
   PetscCall(DaisiOutputNameInit(comm, path, &out));
