@@ -31,8 +31,8 @@ static PetscErrorCode DiagCreate(DaisiDiagFile d, const char name[], int rank, c
   (void)H5Pset_attr_creation_order(dcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
   (void)H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
   *ds = H5Dcreate2(d->file, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  H5Sclose(sp);
-  H5Pclose(dcpl);
+  DaisiH5Close(&sp);
+  DaisiH5Close(&dcpl);
   DaisiH5Check(*ds, PETSC_COMM_SELF, "file %s: cannot create dataset %s", d->name.tmp, name);
   if (units) PetscCall(DaisiH5WriteAttrString(PETSC_COMM_SELF, *ds, "units", units, d->name.tmp));
   PetscFunctionReturn(PETSC_SUCCESS);

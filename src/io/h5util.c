@@ -43,7 +43,10 @@ void DaisiH5ErrorReason(char buf[], size_t len)
 
 void DaisiH5Close(hid_t *id)
 {
+  hid_t stack;
+
   if (*id < 0) return;
+  stack = H5Eget_current_stack(); /* a copy; the live stack is cleared by every API call */
   switch (H5Iget_type(*id)) {
   case H5I_FILE:
     (void)H5Fclose(*id);
@@ -69,6 +72,7 @@ void DaisiH5Close(hid_t *id)
   default:
     break;
   }
+  if (stack >= 0) (void)H5Eset_current_stack(stack); /* restores it and releases the copy */
   *id = H5I_INVALID_HID;
 }
 

@@ -274,7 +274,8 @@ static PetscErrorCode DaisiStateFileCheckSlabs(DaisiStateFile f)
 static PetscErrorCode DaisiStateFileMake(DaisiStateFile f)
 {
   PetscMPIInt    rank;
-  PetscErrorCode ierr = PETSC_SUCCESS;
+  PetscErrorCode ierr     = PETSC_SUCCESS;
+  char           why[512] = ""; /* HDF5's reason for a failed create, told to every rank */
 
   PetscFunctionBegin;
   PetscCallMPI(MPI_Comm_rank(f->comm, &rank));
@@ -285,7 +286,10 @@ static PetscErrorCode DaisiStateFileMake(DaisiStateFile f)
     ierr = DaisiH5CreateFileCreation(PETSC_COMM_SELF, &fcpl);
     if (!ierr) {
       file = H5Fcreate(f->path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
-      if (file < 0) ierr = PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, PETSC_ERR_FILE_OPEN, PETSC_ERROR_INITIAL, "cannot create HDF5 file %s (does the directory exist and is it writable?)", f->path);
+      if (file < 0) {
+        DaisiH5ErrorReason(why, sizeof(why));
+        ierr = PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, PETSC_ERR_FILE_OPEN, PETSC_ERROR_INITIAL, "cannot create HDF5 file %s (does the directory exist and is it writable?): %s", f->path, why[0] ? why : "no reason given by HDF5");
+      }
     }
     DaisiH5Close(&fcpl);
     if (!ierr) ierr = DaisiStateFileCreateLayout(f, file, ids);
@@ -296,8 +300,9 @@ static PetscErrorCode DaisiStateFileMake(DaisiStateFile f)
   {
     int failed = ierr ? 1 : 0;
     PetscCallMPI(MPI_Bcast(&failed, 1, MPI_INT, 0, f->comm));
+    if (failed) PetscCallMPI(MPI_Bcast(why, sizeof(why), MPI_CHAR, 0, f->comm));
     if (rank == 0) PetscCall(ierr);
-    PetscCheck(!failed, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create HDF5 file %s (see the message of rank 0)", f->path);
+    PetscCheck(!failed, PETSC_COMM_SELF, PETSC_ERR_FILE_WRITE, "cannot create HDF5 file %s (see the message of rank 0)%s%s", f->path, why[0] ? ": " : "", why);
   }
   PetscFunctionReturn(PETSC_SUCCESS);
 }

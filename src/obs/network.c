@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "../io/h5util.h"
 
 PetscLogEvent DAISI_ObsNetworkSetUp = 0;
 
@@ -279,7 +280,14 @@ static PetscErrorCode ReadSitesHDF5(DaisiObsNetwork net, PetscInt *n, PetscInt *
   PetscFunctionBegin;
   *n   = 0;
   file = H5Fopen(net->sitesfile, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file >= 0 && H5Lexists(file, "sites", H5P_DEFAULT) > 0) dset = H5Dopen2(file, "sites", H5P_DEFAULT);
+  if (file < 0) {
+    char why[512];
+    DaisiH5ErrorReason(why, sizeof(why));
+    e->code = PETSC_ERR_FILE_OPEN;
+    PetscCall(PetscSNPrintf(e->msg, sizeof(e->msg), "cannot open site file %s: %s", net->sitesfile, why[0] ? why : "no reason given by HDF5"));
+    PetscFunctionReturn(PETSC_SUCCESS);
+  }
+  if (H5Lexists(file, "sites", H5P_DEFAULT) > 0) dset = H5Dopen2(file, "sites", H5P_DEFAULT);
   if (dset >= 0) {
     space = H5Dget_space(dset);
     type  = H5Dget_type(dset);

@@ -105,10 +105,18 @@ int main(int argc, char **argv)
         else PetscCall(DaisiStateFileWrite(f, k, 10800.0 * (PetscReal)k, v));
       }
       if (k == stop_after) { /* as a run killed right after its checkpoint */
+        PetscMPIInt rank;
+        PetscCallMPI(MPI_Comm_rank(comm, &rank));
         PetscCall(DaisiStateFileFlush(f));
         PetscCallMPI(MPI_Barrier(comm));
+        /* rank 0 alone aborts, after its message is out; the others wait to be killed (if every
+         * rank aborted, a fast one could kill rank 0 before its buffered message is written) */
         PetscCall(PetscPrintf(comm, "stopping after time index %" PetscInt_FMT "\n", k));
-        MPI_Abort(comm, DAISI_EXIT_CHECKPOINTED);
+        if (rank == 0) {
+          (void)fflush(PETSC_STDOUT);
+          MPI_Abort(comm, DAISI_EXIT_CHECKPOINTED);
+        }
+        PetscCallMPI(MPI_Barrier(comm));
       }
     }
     PetscCall(DaisiStateFileClose(f));

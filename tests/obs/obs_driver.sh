@@ -126,7 +126,7 @@ bad "garbled site line" 1 "garbled.txt, line 2: expected two integers" -scenario
 bad "site file with new sites" 1 "cannot be combined with the site file" -scenario sparse -truth $t -obs_sites ../dup.txt -obs_new_sites_each_cycle
 bad "level outside" 2 "observed level 2 \(option -obs_levels\) does not exist" -scenario sparse -truth $t -obs_levels 0,2
 bad "too many cycles" 1 "-obs_cycles 9 asks for more cycles than truth file ../truth.h5 holds" -scenario sparse -truth $t -obs_cycles 9
-bad "unwritable output" 2 "nodir/out.h5" -scenario sparse -truth $t -obs_output nodir/out.h5
+bad "unwritable output" 2 "nodir/out.h5.*[Nn]o such file or directory" -scenario sparse -truth $t -obs_output nodir/out.h5
 
 # 4. bad observation files for the reader (made with h5py), and failures after writing began
 if /usr/bin/python3 -c "import h5py, numpy" 2> /dev/null; then
