@@ -357,6 +357,7 @@ static PetscErrorCode FilterCycle(const FilterOptions *o, FilterRun *run, PetscB
     PetscCall(DaisiDiagFileSetString(run->diag, "obs", o->obs));
     PetscCall(DaisiDiagFileSetString(run->diag, "crps_note", "crps_*: ensemble CRPS with the 1/(2 M^2) spread term; crps_fair_*: 1/(2 M (M-1))"));
     PetscCall(DaisiDiagFileSetReal(run->diag, "ens_size", (PetscReal)in.M));
+    PetscCall(DaisiDiagFileSetReal(run->diag, "stats_start", (PetscReal)o->hist_start));
   }
   PetscCall(PetscPrintf(world, "filter | %s, %" PetscInt_FMT " members in %" PetscInt_FMT " group(s) of %" PetscInt_FMT " rank(s), %" PetscInt_FMT " cycles, grid %" PetscInt_FMT " x %" PetscInt_FMT " x %" PetscInt_FMT "\n", ftype, in.M, in.G, in.P, C, g.nlev, g.ny, g.nx));
   PetscCall(PetscPrintf(world, "filter | cycle        day    rmse_b   rmse_a  spread_a  crps_a  nobs   forecast_s analysis_s\n"));

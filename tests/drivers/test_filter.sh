@@ -55,8 +55,28 @@ with h5py.File("letkf.h5") as f:
     assert se.shape == ss.shape and se.shape[0] == 2
     assert np.isclose(se.sum(axis=1).mean(), (f["rmse_a"][:] ** 2).mean(), rtol=1e-10)
     assert np.isclose(ss.sum(axis=1).mean(), (f["spread_a"][:] ** 2).mean(), rtol=1e-10)
+    assert f.attrs["stats_start"] == 1
 with h5py.File("none.h5") as f:   # no assimilation: the analysis is the background
     assert np.array_equal(f["rmse_a"][:], f["rmse_b"][:])
+PY
+# a later statistics window (cycles 4-6): recorded, and the spectra and histogram cover just it;
+# tools/summarize.py --bands splits the spectra into bands that add up to the window's MSE
+$mpi -n 2 "$B/daisi-filter" $common -filter_type letkf -filter_stats_start 4 -filter_output w4.h5 > w4.log 2>&1 || fail "-filter_stats_start 4"
+$py "$DAISI_SRC/tools/summarize.py" w4.h5 --bands 0,3,10 > w4.md 2>&1 || fail "summarize --bands ($(tail -1 w4.md))"
+$py - <<'PY' && pass "statistics window (-filter_stats_start) and spectral bands" || fail "statistics window or spectral bands"
+import h5py, numpy as np
+with h5py.File("w4.h5") as f, h5py.File("letkf.h5") as full:
+    assert f.attrs["stats_start"] == 4
+    assert np.array_equal(f["rmse_a"][:], full["rmse_a"][:])   # the window changes no score
+    assert f["rank_histogram"][:].sum() == 3 * 2 * 32 * 32
+    se = f["spectrum_error"][:]
+    mse, var = (f["rmse_a"][3:] ** 2).mean(), (f["spread_a"][3:] ** 2).mean()
+    assert np.isclose(se.sum(axis=1).mean(), mse, rtol=1e-10)
+    assert not np.isclose(se.sum(axis=1).mean(), (f["rmse_a"][:] ** 2).mean(), rtol=1e-6)
+row = [l for l in open("w4.md") if l.startswith("| w4.h5 | 4-6 |")]
+assert len(row) == 1, open("w4.md").read()
+cells = [float(v) for v in row[0].strip().strip("|").split("|")[2:]]
+assert len(cells) == 6 and np.isclose(sum(cells[:3]), mse, rtol=2e-3) and np.isclose(sum(cells[3:]), var, rtol=2e-3), cells
 PY
 
 # layout independence: 1 rank vs 4 ranks as 2 groups of 2 vs 4 groups of 1
