@@ -6,10 +6,43 @@
 
 #include <daisi/filter.h>
 #include <daisi/rng.h>
+#include <daisi/statefile.h>
 #include <daisi/sys.h>
 #include <daisitest.h>
 #include <math.h>
 #include <string.h>
+
+/* Writes K states sample(g, s, x), s = 0..K-1, 3600 s apart, to a state file (rank 0 writes the
+ * whole grid; every rank returns once it is complete): a synthetic nature run or climatology. */
+typedef void (*FilterTestStateFn)(const DaisiGrid *g, PetscInt s, PetscReal x[]);
+static inline PetscErrorCode FilterTestWriteStates(const DaisiGrid *g0, PetscInt K, FilterTestStateFn sample, const char path[])
+{
+  PetscMPIInt rank;
+  DaisiGrid   g = *g0;
+
+  PetscFunctionBegin;
+  g.y0  = 0;
+  g.nyl = g.ny;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  if (rank == 0) {
+    DaisiStateFile f;
+    PetscReal     *x;
+    PetscCall(PetscMalloc1(DaisiGridGlobalSize(&g), &x));
+    PetscCall(DaisiStateFileCreate(PETSC_COMM_SELF, &f));
+    PetscCall(DaisiStateFileSetGrid(f, &g));
+    PetscCall(DaisiStateFileSetNumTimes(f, K));
+    PetscCall(DaisiStateFileOpen(f, path, DAISI_FILE_WRITE));
+    for (PetscInt s = 0; s < K; s++) {
+      sample(&g, s, x);
+      PetscCall(DaisiStateFileWrite(f, s, 3600.0 * s, x));
+    }
+    PetscCall(DaisiStateFileClose(f));
+    PetscCall(DaisiStateFileDestroy(&f));
+    PetscCall(PetscFree(x));
+  }
+  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
 
 /* an ensemble of M members in G groups on comm, SQG grid from the options (-sqg_n) */
 static inline PetscErrorCode MakeEnsemble(MPI_Comm comm, PetscInt M, PetscInt G, DaisiEnsemble *e)

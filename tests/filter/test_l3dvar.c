@@ -44,35 +44,6 @@ static void NatureState(const DaisiGrid *g, PetscInt s, PetscReal x[])
       }
 }
 
-static PetscErrorCode WriteNature(const DaisiGrid *g0, PetscInt K, const char path[])
-{
-  PetscMPIInt rank;
-  DaisiGrid   g = *g0;
-
-  PetscFunctionBegin;
-  g.y0  = 0;
-  g.nyl = g.ny;
-  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-  if (rank == 0) {
-    DaisiStateFile f;
-    PetscReal     *x;
-    PetscCall(PetscMalloc1(DaisiGridGlobalSize(&g), &x));
-    PetscCall(DaisiStateFileCreate(PETSC_COMM_SELF, &f));
-    PetscCall(DaisiStateFileSetGrid(f, &g));
-    PetscCall(DaisiStateFileSetNumTimes(f, K));
-    PetscCall(DaisiStateFileOpen(f, path, DAISI_FILE_WRITE));
-    for (PetscInt s = 0; s < K; s++) {
-      NatureState(&g, s, x);
-      PetscCall(DaisiStateFileWrite(f, s, 3600.0 * s, x));
-    }
-    PetscCall(DaisiStateFileClose(f));
-    PetscCall(DaisiStateFileDestroy(&f));
-    PetscCall(PetscFree(x));
-  }
-  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 /* a diagnostics file of nk cycles, cycle k = k + 1, ens_mean_b = nature state k + 1 + a smooth error */
 static PetscErrorCode WriteDiag(const DaisiGrid *g, PetscInt nk, const char path[])
 {
@@ -557,11 +528,11 @@ int main(int argc, char **argv)
     PetscCall(LatentTestMakeVAENet(group, &g1, "decoder", NC, 12, 0, "run B model=vae", decsfile));
     PetscCall(DaisiEnsembleDestroy(&e1));
   }
-  PetscCall(WriteNature(&g, ntime, climfile));
+  PetscCall(FilterTestWriteStates(&g, ntime, NatureState, climfile));
   {
     DaisiGrid g8 = g;
     g8.nx = g8.ny = 8;
-    PetscCall(WriteNature(&g8, 3, clim8file));
+    PetscCall(FilterTestWriteStates(&g8, 3, NatureState, clim8file));
   }
   PetscCall(WriteDiag(&g, ncycle, diagfile));
   PetscCall(PetscMalloc2(n, &truth, M * n, &xf));

@@ -43,35 +43,6 @@ static void ClimateSample(const DaisiGrid *g, PetscInt s, PetscReal x[])
   }
 }
 
-static PetscErrorCode WriteClimatology(const DaisiGrid *g0, PetscInt K, const char path[])
-{
-  PetscMPIInt rank;
-  DaisiGrid   g = *g0;
-
-  PetscFunctionBegin;
-  g.y0  = 0;
-  g.nyl = g.ny;
-  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
-  if (rank == 0) {
-    DaisiStateFile f;
-    PetscReal     *x;
-    PetscCall(PetscMalloc1(DaisiGridGlobalSize(&g), &x));
-    PetscCall(DaisiStateFileCreate(PETSC_COMM_SELF, &f));
-    PetscCall(DaisiStateFileSetGrid(f, &g));
-    PetscCall(DaisiStateFileSetNumTimes(f, K));
-    PetscCall(DaisiStateFileOpen(f, path, DAISI_FILE_WRITE));
-    for (PetscInt s = 0; s < K; s++) {
-      ClimateSample(&g, s, x);
-      PetscCall(DaisiStateFileWrite(f, s, 3600.0 * s, x));
-    }
-    PetscCall(DaisiStateFileClose(f));
-    PetscCall(DaisiStateFileDestroy(&f));
-    PetscCall(PetscFree(x));
-  }
-  PetscCallMPI(MPI_Barrier(PETSC_COMM_WORLD));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 /* the dense homogeneous-in-x estimator: shift-averaged sample covariance about the x- and
  * sample-mean of every (level, y); entries between different (level, y) times (1 - a); times s */
 static PetscErrorCode DenseB(const DaisiGrid *g, PetscInt K, PetscReal a, PetscReal s, PetscReal Bd[])
@@ -341,11 +312,11 @@ int main(int argc, char **argv)
   PetscCall(DaisiEnsembleGetGrid(e, &g));
   n = DaisiGridGlobalSize(&g);
   PetscCheck(g.nx == 16 && g.ny == 16 && g.nlev == 2, PETSC_COMM_WORLD, PETSC_ERR_ARG_WRONG, "run with -sqg_n 16");
-  PetscCall(WriteClimatology(&g, NSAMPLE, clim));
+  PetscCall(FilterTestWriteStates(&g, NSAMPLE, ClimateSample, clim));
   {
     DaisiGrid g8 = g;
     g8.nx = g8.ny = 8;
-    PetscCall(WriteClimatology(&g8, 3, clim8));
+    PetscCall(FilterTestWriteStates(&g8, 3, ClimateSample, clim8));
   }
   PetscCall(PetscMalloc5(n * n, &Bd, n, &truth, M * n, &xf, M * n, &xa, M * n, &xa2));
   SyntheticTruth(&g, 3, truth);
