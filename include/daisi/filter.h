@@ -158,6 +158,7 @@ typedef struct {
   PetscReal                  corrector_tau;    /* -daisi_corrector_tau > 0 (1e-4) */
   PetscInt64                 seed;             /* -daisi_seed (0) */
   PetscReal                  divergence_bound; /* -daisi_divergence_bound > 0, max |x| in state units (1000) */
+  PetscReal                  rtps;             /* -daisi_rtps in [0, 1]: relaxation of the analysis spread to the forecast's (0) */
   char                       prior_file[PETSC_MAX_PATH_LEN]; /* -daisi_prior FILE ("": -prior_* options) */
 } DaisiFilterDAISIParams;
 /* the defaults above */

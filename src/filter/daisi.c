@@ -45,7 +45,7 @@ typedef struct {
   PetscInt      n, B, M;
   PetscInt     *member; /* global member of batch entry b */
   /* work, B * n */
-  PetscReal *t, *xn, *x1, *fw, *fj, *g, *bt;
+  PetscReal *t, *xn, *x1, *fw, *fj, *g, *bt, *xb; /* xb: the forecast, kept for RTPS */
   /* the cycle being analysed: the observations on this rank's rows */
   const DaisiObsSet *obs;
   PetscInt           cycle, nown, *own, *site, *row;
@@ -81,6 +81,7 @@ PetscErrorCode DaisiFilterDAISIParamsDefault(DaisiFilterDAISIParams *p)
   p->corrector_tau    = 1e-4;
   p->seed             = 0;
   p->divergence_bound = 1000;
+  p->rtps             = 0;
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -103,6 +104,7 @@ static PetscErrorCode CheckParams(MPI_Comm comm, const DaisiFilterDAISIParams *p
   PetscCheck(p->correctors >= 0, comm, PETSC_ERR_ARG_OUTOFRANGE, "-daisi_correctors must be >= 0, got %" PetscInt_FMT, p->correctors);
   PetscCheck(p->corrector_tau > 0 && PetscIsNormalReal(p->corrector_tau), comm, PETSC_ERR_ARG_OUTOFRANGE, "-daisi_corrector_tau must be finite and > 0, got %g", (double)p->corrector_tau);
   PetscCheck(p->divergence_bound > 0 && !PetscIsNanReal(p->divergence_bound), comm, PETSC_ERR_ARG_OUTOFRANGE, "-daisi_divergence_bound must be > 0 (state units), got %g", (double)p->divergence_bound);
+  PetscCheck(p->rtps >= 0 && p->rtps <= 1, comm, PETSC_ERR_ARG_OUTOFRANGE, "-daisi_rtps must be in [0, 1], got %g", (double)p->rtps);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -151,6 +153,7 @@ PetscErrorCode DaisiFilterDAISIParamsSetFromOptions(DaisiFilter f, PetscOptionIt
   PetscCall(PetscOptionsReal("-daisi_corrector_tau", "Step size of the Langevin corrector steps (normalised units)", "DaisiFilterDAISISetParams", p.corrector_tau, &p.corrector_tau, NULL));
   PetscCall(PetscOptionsInt("-daisi_seed", "Seed of the SDE noise", "DaisiFilterDAISISetParams", seed, &seed, NULL));
   PetscCall(PetscOptionsReal("-daisi_divergence_bound", "Largest |x| (state units) before an integration is declared diverged", "DaisiFilterDAISISetParams", p.divergence_bound, &p.divergence_bound, NULL));
+  PetscCall(PetscOptionsReal("-daisi_rtps", "Relaxation of the analysis spread to the forecast spread, alpha in [0, 1] (RTPS, per grid point)", "DaisiFilterDAISISetParams", p.rtps, &p.rtps, NULL));
   PetscCall(PetscOptionsString("-daisi_prior", "Prior file: a Gaussian prior file (daisi-sample -sample_estimate) or a trained network file", "DaisiFilterDAISISetParams", p.prior_file, p.prior_file, sizeof(p.prior_file), NULL));
   PetscOptionsHeadEnd();
   p.variant     = (DaisiFilterDAISIVariant)variant;
@@ -353,7 +356,7 @@ static PetscErrorCode SetUpForEnsemble(DaisiFilter f, DaisiEnsemble e)
   {
     const size_t N = (size_t)(d->B * d->n + 1);
     PetscCall(PetscMalloc1(d->B + 1, &d->t));
-    PetscCall(PetscMalloc6(N, &d->xn, N, &d->x1, N, &d->fw, N, &d->fj, N, &d->g, N, &d->bt));
+    PetscCall(PetscMalloc7(N, &d->xn, N, &d->x1, N, &d->fw, N, &d->fj, N, &d->g, N, &d->bt, N, &d->xb));
   }
   d->ens = e;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -742,24 +745,69 @@ static PetscErrorCode DivergenceMonitor(void *ctx, PetscInt B, PetscInt k, Petsc
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* the exact ensemble mean over all groups (each member held by one group: exact sums over the
- * slab communicator, then added in member order), and x <- mean + r (x - mean) */
+/* every member's slab on every rank of the slab communicator, member-major: each member is held
+ * by one group, so the sum over the groups is exact and the same for every layout */
+static PetscErrorCode GatherMembers(Filter_DAISI *d, const PetscReal x[], PetscReal all[])
+{
+  const PetscInt n = d->n, M = d->M;
+
+  PetscFunctionBegin;
+  PetscCall(PetscArrayzero(all, (size_t)M * n));
+  for (PetscInt b = 0; b < d->B; b++) PetscCall(PetscArraycpy(all + (size_t)d->member[b] * n, x + b * n, n));
+  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, all, (PetscMPIInt)(M * n), MPIU_REAL, MPI_SUM, d->slab));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* mean and standard deviation (1/(M-1)) over the members at point i of the gathered slabs */
+static void PointMoments(PetscInt M, PetscInt n, const PetscReal all[], PetscInt i, PetscReal *mean, PetscReal *std)
+{
+  PetscReal s = 0, v = 0;
+  for (PetscInt m = 0; m < M; m++) s += all[(size_t)m * n + i];
+  s /= M;
+  for (PetscInt m = 0; m < M; m++) v += (all[(size_t)m * n + i] - s) * (all[(size_t)m * n + i] - s);
+  *mean = s;
+  *std  = PetscSqrtReal(v / (M - 1));
+}
+
+/* x <- mean + r (x - mean), the mean over all members and groups */
 static PetscErrorCode InflateMembers(Filter_DAISI *d, PetscReal r, PetscReal x[])
 {
   const PetscInt n = d->n, M = d->M;
   PetscReal     *all;
 
   PetscFunctionBegin;
-  PetscCall(PetscCalloc1((size_t)M * n + 1, &all));
-  for (PetscInt b = 0; b < d->B; b++) PetscCall(PetscArraycpy(all + (size_t)d->member[b] * n, x + b * n, n));
-  PetscCallMPI(MPI_Allreduce(MPI_IN_PLACE, all, (PetscMPIInt)(M * n), MPIU_REAL, MPI_SUM, d->slab));
+  PetscCall(PetscMalloc1((size_t)M * n + 1, &all));
+  PetscCall(GatherMembers(d, x, all));
   for (PetscInt i = 0; i < n; i++) {
-    PetscReal mean = 0;
-    for (PetscInt m = 0; m < M; m++) mean += all[(size_t)m * n + i];
-    mean /= M;
+    PetscReal mean, std;
+    PointMoments(M, n, all, i, &mean, &std);
     for (PetscInt b = 0; b < d->B; b++) x[b * n + i] = mean + r * (x[b * n + i] - mean);
   }
   PetscCall(PetscFree(all));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* RTPS (Whitaker and Hamill 2012) at every grid point: the analysis perturbations x - mean_a
+ * scaled by 1 + alpha (s_b - s_a) / s_a, s_b and s_a the forecast's and the analysis's spread */
+static PetscErrorCode RelaxToPriorSpread(Filter_DAISI *d, PetscReal alpha, const PetscReal xb[], PetscReal x[])
+{
+  const PetscInt n = d->n, M = d->M;
+  PetscReal     *allb, *alla;
+
+  PetscFunctionBegin;
+  PetscCall(PetscMalloc2((size_t)M * n + 1, &allb, (size_t)M * n + 1, &alla));
+  PetscCall(GatherMembers(d, xb, allb));
+  PetscCall(GatherMembers(d, x, alla));
+  for (PetscInt i = 0; i < n; i++) {
+    PetscReal mb, sb, ma, sa;
+    PointMoments(M, n, allb, i, &mb, &sb);
+    PointMoments(M, n, alla, i, &ma, &sa);
+    if (sa > 0) {
+      const PetscReal fac = 1 + alpha * (sb - sa) / sa;
+      for (PetscInt b = 0; b < d->B; b++) x[b * n + i] = ma + fac * (x[b * n + i] - ma);
+    }
+  }
+  PetscCall(PetscFree2(allb, alla));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -825,6 +873,7 @@ static PetscErrorCode EnsembleAnalysis_DAISI(DaisiFilter f, DaisiEnsemble e, con
   PetscCall(DaisiEnsembleGetLocalStates(e, &xs));
   for (PetscInt i = 0; i < d->B * d->n; i++) d->xn[i] = xs[i] / d->scale;
   if (f->inflation != 1.0) PetscCall(InflateMembers(d, f->inflation, d->xn));
+  if (f->daisi.rtps > 0) PetscCall(PetscArraycpy(d->xb, d->xn, d->B * d->n));
   d->div_member = -1;
   d->phase      = 0;
   /* every group on its own; then the whole world learns whether any failed or diverged, so
@@ -850,6 +899,7 @@ static PetscErrorCode EnsembleAnalysis_DAISI(DaisiFilter f, DaisiEnsemble e, con
     SETERRQ(d->world, PETSC_ERR_NOT_CONVERGED, "DAISI analysis diverged in cycle %" PetscInt_FMT ": member %" PetscInt_FMT " reached max |x| = %g (state units) > -daisi_divergence_bound %g in the %s at t = %.4g; nothing is written (try a smaller -daisi_lambda, -daisi_lambda_schedule linear, more -daisi_mmps_iterations or more steps)", obs->cycle, nbad, (double)what[2], (double)f->daisi.divergence_bound,
             (PetscInt)what[0] == PHASE_INVERSION ? "inversion" : "guided SDE", (double)what[1]);
   }
+  if (f->daisi.rtps > 0) PetscCall(RelaxToPriorSpread(d, f->daisi.rtps, d->xb, d->xn));
   for (PetscInt i = 0; i < d->B * d->n; i++) xs[i] = d->xn[i] * d->scale;
   PetscCall(DaisiEnsembleRestoreLocalStates(e, &xs));
   PetscCall(ObsFree(d));
@@ -929,7 +979,7 @@ static PetscErrorCode View_DAISI(DaisiFilter f, PetscViewer viewer)
   PetscCall(PetscViewerASCIIPrintf(viewer, "guided forward %s (eps %g): %" PetscInt_FMT " %s steps, time power %g, %" PetscInt_FMT " Langevin corrector step(s) per step (tau %g)\n", p->eps > 0 ? "SDE" : "ODE", (double)p->eps, p->steps, DaisiInterpolantMethods[p->method], (double)p->time_power, p->correctors, (double)p->corrector_tau));
   PetscCall(PetscViewerASCIIPrintf(viewer, "guidance %s, lam %g (%s schedule%s), c(t) = %s\n", DaisiFilterDAISIGuidances[p->guidance], (double)p->lambda, DaisiFilterDAISISchedules[p->schedule], p->schedule == DAISI_FILTER_DAISI_LAMBDA_LINEAR ? ": lam (1 - t)" : "", c));
   if (p->guidance == DAISI_FILTER_DAISI_MMPS) PetscCall(PetscViewerASCIIPrintf(viewer, "MMPS solver %s, at most %" PetscInt_FMT " iteration(s), rtol %g\n", DaisiFilterDAISISolvers[p->mmps_solver], p->mmps_iterations, (double)p->mmps_rtol));
-  PetscCall(PetscViewerASCIIPrintf(viewer, "seed %" PetscInt64_FMT ", divergence bound %g (state units); RTPS/RTPP are not used by daisi\n", p->seed, (double)p->divergence_bound));
+  PetscCall(PetscViewerASCIIPrintf(viewer, "seed %" PetscInt64_FMT ", divergence bound %g (state units), RTPS %g (-daisi_rtps; -letkf_rtps/-letkf_rtpp are not used by daisi)\n", p->seed, (double)p->divergence_bound, (double)p->rtps));
   PetscCall(PetscViewerASCIIPrintf(viewer, "prior: %s\n", p->prior_file[0] ? p->prior_file : (d->prior && !d->own_prior ? "given by the caller" : "the -prior_* options")));
   if (d->prior && d->ens) {
     PetscCall(PetscViewerASCIIPushTab(viewer));
@@ -948,7 +998,7 @@ static PetscErrorCode Destroy_DAISI(DaisiFilter f)
   if (d->own_prior) PetscCall(DaisiPriorDestroy(&d->prior));
   PetscCall(PetscFree(d->member));
   PetscCall(PetscFree(d->t));
-  PetscCall(PetscFree6(d->xn, d->x1, d->fw, d->fj, d->g, d->bt));
+  PetscCall(PetscFree7(d->xn, d->x1, d->fw, d->fj, d->g, d->bt, d->xb));
   PetscCall(PetscFree(f->data));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

@@ -135,6 +135,8 @@ int main(int argc, char **argv)
   EXPECT_ERROR_MSG(FromOptionsWith("-daisi_correctors", "-1"), "-daisi_correctors", NULL);
   EXPECT_ERROR_MSG(FromOptionsWith("-daisi_divergence_bound", "0"), "-daisi_divergence_bound", NULL);
   EXPECT_ERROR_MSG(FromOptionsWith("-daisi_time_power", "0.5"), "-daisi_time_power", NULL);
+  EXPECT_ERROR_MSG(FromOptionsWith("-daisi_rtps", "1.5"), "-daisi_rtps", "[0, 1]");
+  EXPECT_ERROR_MSG(FromOptionsWith("-daisi_rtps", "-0.1"), "-daisi_rtps", NULL);
   EXPECT_ERROR_MSG(FromOptionsWith("-filter_type", "daisy"), "daisy", "daisi");
   /* the API */
   PetscCall(DaisiFilterCreate(PETSC_COMM_WORLD, &f));

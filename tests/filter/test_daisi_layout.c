@@ -3,11 +3,13 @@
  * gathered analysis after two cycles is compared bitwise with a serial run on rank 0 alone
  * (PETSC_COMM_SELF, one batch of all members). This covers the counter-based noise (inversion,
  * guided steps, correctors, starting noise), the exact observation-space sums over the group,
- * the ensemble mean of the inflation, and batch independence (a member's result does not depend
+ * the ensemble mean of the inflation and of RTPS, and batch independence (a member's result does not depend
  * on which members share its batch). The Gaussian prior is read from a prior file through
  * -daisi_prior (format detection) in one case and given as an object in the others; a small
  * random network prior is compared to float32 accuracy (the network engine promises layout
- * independence up to float32 rounding only). */
+ * independence up to float32 rounding only). RTPS (-daisi_rtps) is checked against its formula
+ * at every point: the analysis mean is kept and the spread moves from the analysis's to the
+ * forecast's by the fraction alpha. */
 #include "daisitest.h"
 #include <daisi/nn.h>
 
@@ -23,7 +25,8 @@ typedef struct {
 
 static char gaussfile[PETSC_MAX_PATH_LEN], netfile[PETSC_MAX_PATH_LEN];
 
-static PetscErrorCode RunCase(MPI_Comm comm, const Case *c, PetscInt M, PetscInt G, PetscReal result[])
+/* ncycle analyses of the same ensemble; background (optional): the ensemble before the first */
+static PetscErrorCode RunCase(MPI_Comm comm, const Case *c, PetscInt M, PetscInt G, PetscInt ncycle, PetscReal background[], PetscReal result[])
 {
   DaisiEnsemble          e;
   DaisiFilter            f;
@@ -51,7 +54,8 @@ static PetscErrorCode RunCase(MPI_Comm comm, const Case *c, PetscInt M, PetscInt
   if (prior) PetscCall(DaisiFilterDAISISetPrior(f, prior));
   PetscCall(DaisiFilterSetEnsemble(f, e));
   PetscCall(DaisiFilterSetUp(f));
-  for (PetscInt cycle = 1; cycle <= 2; cycle++) {
+  if (background) PetscCall(DaisiEnsembleGatherGlobal(e, background));
+  for (PetscInt cycle = 1; cycle <= ncycle; cycle++) {
     DaisiObsSet obs;
     PetscCall(SyntheticObs(&g, 0.2, c->op, c->sigma, truth, 70 + cycle, cycle, &obs));
     PetscCall(DaisiFilterAnalysis(f, e, &obs));
@@ -62,6 +66,48 @@ static PetscErrorCode RunCase(MPI_Comm comm, const Case *c, PetscInt M, PetscInt
   PetscCall(DaisiFilterDestroy(&f));
   PetscCall(DaisiPriorDestroy(&prior));
   PetscCall(DaisiEnsembleDestroy(&e));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* RTPS: with alpha the analysis keeps its mean and its spread becomes s_a + alpha (s_b - s_a) at
+ * every point (s_a without RTPS, s_b the forecast's), on a layout of G groups */
+static PetscErrorCode CheckRTPS(const Case *c0, PetscInt M, PetscInt G, PetscInt n)
+{
+  const PetscReal alpha[2] = {1, 0.5};
+  PetscReal      *bg, *a0, *a;
+  Case            c = *c0;
+  PetscMPIInt     rank;
+
+  PetscFunctionBegin;
+  PetscCallMPI(MPI_Comm_rank(PETSC_COMM_WORLD, &rank));
+  PetscCall(PetscMalloc3(M * n, &bg, M * n, &a0, M * n, &a));
+  c.par.rtps = 0;
+  PetscCall(RunCase(PETSC_COMM_WORLD, &c, M, G, 1, bg, a0));
+  for (PetscInt k = 0; k < 2; k++) {
+    PetscReal errmean = 0, errstd = 0, moved = 0;
+    c.par.rtps = alpha[k];
+    PetscCall(RunCase(PETSC_COMM_WORLD, &c, M, G, 1, NULL, a));
+    if (rank) continue; /* the gathered ensembles are on rank 0 */
+    for (PetscInt i = 0; i < n; i++) {
+      const PetscReal *set[3] = {bg, a0, a};
+      PetscReal        m[3], sd[3];
+      for (PetscInt j = 0; j < 3; j++) {
+        PetscReal s = 0, v = 0;
+        for (PetscInt q = 0; q < M; q++) s += set[j][q * n + i];
+        s /= M;
+        for (PetscInt q = 0; q < M; q++) v += (set[j][q * n + i] - s) * (set[j][q * n + i] - s);
+        m[j]  = s;
+        sd[j] = PetscSqrtReal(v / (M - 1));
+      }
+      errmean = PetscMax(errmean, PetscAbsReal(m[2] - m[1]));
+      errstd  = PetscMax(errstd, PetscAbsReal(sd[2] - (sd[1] + alpha[k] * (sd[0] - sd[1]))));
+      moved   = PetscMax(moved, PetscAbsReal(sd[2] - sd[1]));
+    }
+    PetscCall(PetscPrintf(PETSC_COMM_SELF, "rtps %.1f, G=%" PetscInt_FMT ": max |mean change| %.1e K, max |spread - (s_a + alpha (s_b - s_a))| %.1e K, largest spread change %.2f K\n", (double)alpha[k], G, (double)errmean, (double)errstd, (double)moved));
+    EXPECT(errmean < 1e-10 && errstd < 1e-10, "RTPS %g (G=%" PetscInt_FMT "): mean moved by %g or spread off the formula by %g", (double)alpha[k], G, (double)errmean, (double)errstd);
+    EXPECT(moved > 0.1, "RTPS %g: the spread did not change (largest change %g K): the test cannot see RTPS", (double)alpha[k], (double)moved);
+  }
+  PetscCall(PetscFree3(bg, a0, a));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -111,7 +157,7 @@ int main(int argc, char **argv)
   cases[0]                     = (Case){"mmps invert, file", DAISI_OBS_OPERATOR_LINEAR, 1.0, 1.0, 1, def};
   cases[0].par.inversion_steps = 8;
   cases[0].par.steps           = 8;
-  /* dps_scale/sdedit, Heun, lam 10, squared h, prior inflation */
+  /* dps_scale/sdedit, Heun, lam 10, squared h, prior inflation, RTPS */
   cases[1]                     = (Case){"dps_scale sdedit", DAISI_OBS_OPERATOR_SQUARED, 1.0, 1.1, 0, def};
   cases[1].par.variant         = DAISI_FILTER_DAISI_SDEDIT;
   cases[1].par.guidance        = DAISI_FILTER_DAISI_DPS_SCALE;
@@ -120,6 +166,7 @@ int main(int argc, char **argv)
   cases[1].par.method          = DAISI_INTERPOLANT_HEUN;
   cases[1].par.steps           = 6;
   cases[1].par.seed            = 4;
+  cases[1].par.rtps            = 0.5;
   /* dps/noise with Langevin correctors, arctan h, linear lam schedule */
   cases[2]                     = (Case){"dps noise, correctors", DAISI_OBS_OPERATOR_ARCTAN, 0.5, 1.0, 0, def};
   cases[2].par.variant         = DAISI_FILTER_DAISI_NOISE;
@@ -149,11 +196,11 @@ int main(int argc, char **argv)
     PetscCall(PetscMalloc1(M * n, &res));
     if (!rank) {
       PetscCall(PetscMalloc1(M * n, &ref));
-      PetscCall(RunCase(PETSC_COMM_SELF, &cases[k], M, 1, ref));
+      PetscCall(RunCase(PETSC_COMM_SELF, &cases[k], M, 1, 2, NULL, ref));
     }
     for (PetscInt G = 1; G <= size; G++) {
       if (size % G) continue;
-      PetscCall(RunCase(PETSC_COMM_WORLD, &cases[k], M, G, res));
+      PetscCall(RunCase(PETSC_COMM_WORLD, &cases[k], M, G, 2, NULL, res));
       if (!rank) {
         const PetscInt  nd  = CountDifferent(M * n, ref, res);
         const PetscReal dif = MaxAbsDiff(M * n, ref, res), mx = MaxAbs(M * n, ref);
@@ -166,6 +213,7 @@ int main(int argc, char **argv)
     PetscCall(PetscFree(ref));
     PetscCall(PetscFree(res));
   }
+  PetscCall(CheckRTPS(&cases[0], M, size, n));
   PetscCall(DaisiFileRemove(PETSC_COMM_WORLD, gaussfile));
   PetscCall(DaisiFileRemove(PETSC_COMM_WORLD, netfile));
   PetscCall(FinishTest("test_daisi_layout"));
