@@ -758,15 +758,17 @@ static PetscErrorCode GatherMembers(Filter_DAISI *d, const PetscReal x[], PetscR
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* mean and standard deviation (1/(M-1)) over the members at point i of the gathered slabs */
+/* mean and (if std is not NULL) standard deviation (1/(M-1)) over the members at point i of the
+ * gathered slabs */
 static void PointMoments(PetscInt M, PetscInt n, const PetscReal all[], PetscInt i, PetscReal *mean, PetscReal *std)
 {
   PetscReal s = 0, v = 0;
   for (PetscInt m = 0; m < M; m++) s += all[(size_t)m * n + i];
   s /= M;
-  for (PetscInt m = 0; m < M; m++) v += (all[(size_t)m * n + i] - s) * (all[(size_t)m * n + i] - s);
   *mean = s;
-  *std  = PetscSqrtReal(v / (M - 1));
+  if (!std) return;
+  for (PetscInt m = 0; m < M; m++) v += (all[(size_t)m * n + i] - s) * (all[(size_t)m * n + i] - s);
+  *std = PetscSqrtReal(v / (M - 1));
 }
 
 /* x <- mean + r (x - mean), the mean over all members and groups */
@@ -779,8 +781,8 @@ static PetscErrorCode InflateMembers(Filter_DAISI *d, PetscReal r, PetscReal x[]
   PetscCall(PetscMalloc1((size_t)M * n + 1, &all));
   PetscCall(GatherMembers(d, x, all));
   for (PetscInt i = 0; i < n; i++) {
-    PetscReal mean, std;
-    PointMoments(M, n, all, i, &mean, &std);
+    PetscReal mean;
+    PointMoments(M, n, all, i, &mean, NULL);
     for (PetscInt b = 0; b < d->B; b++) x[b * n + i] = mean + r * (x[b * n + i] - mean);
   }
   PetscCall(PetscFree(all));

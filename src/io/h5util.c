@@ -154,11 +154,7 @@ PetscErrorCode DaisiH5FileOpen(MPI_Comm comm, const char path[], PetscBool write
   PetscCall(DaisiH5CreateFileAccess(comm, &fapl));
   *file = H5Fopen(path, write ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
   DaisiH5Close(&fapl);
-  if (*file < 0) {
-    char why[256];
-    DaisiH5ErrorReason(why, sizeof(why));
-    SETERRQ(comm, PETSC_ERR_LIB, "cannot open HDF5 file %s (corrupted, or locked by another process?): %s", path, why[0] ? why : "no reason given by HDF5");
-  }
+  DaisiH5Check(*file, comm, "cannot open HDF5 file %s (corrupted, or locked by another process?)", path);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
