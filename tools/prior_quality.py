@@ -3,6 +3,7 @@
 
 usage: prior_quality.py SAMPLES.h5 TRUTH.h5 [--loss LOSS.tsv] [--curve CURVE.tsv] [-o OUTDIR]
                         [--max-truth N]
+       prior_quality.py --roundtrip ROUNDTRIPS.h5 STATES.h5 [--first I] [--stride S] [-o OUTDIR]
 
 SAMPLES.h5: daisi-sample output (theta(time, level, y, x), K); TRUTH.h5: held-out states
 (state or ensemble file, e.g. data/sqg64/test.h5). Writes to OUTDIR (default .):
@@ -12,6 +13,12 @@ SAMPLES.h5: daisi-sample output (theta(time, level, y, x), K); TRUTH.h5: held-ou
                           training curve (from daisi-train's curve file), if given
   quality.md              the numbers: std per level, spectral ratios by band, histogram
                           distance, loss table
+With --roundtrip, SAMPLES.h5 holds round trips (daisi-sample -sample_roundtrip STATES.h5); round
+trip k is of state I + k S (the driver's -sample_first and -sample_stride, an ensemble file's
+states counted time-major; their time values must agree), and the report is what the prior
+keeps of a state through t_min: roundtrip_spectra.png and roundtrip.md (RMSE per level, error
+power over the states' power and round-trip power over the states' power by band of total
+wavenumber; with several round trips of one state, also the error of their mean).
 """
 import argparse
 import os
@@ -68,6 +75,83 @@ def spectrum(x):
     return out
 
 
+BANDS = [(1, 3), (4, 7), (8, 15), (16, 32)]
+
+
+def roundtrip_report(a):
+    """round trips against their input states: round trip k is of state first + k stride"""
+    def load(path):
+        """times and states (n, level, y, x); an ensemble file's states time-major"""
+        try:
+            with h5py.File(path, "r") as f:
+                if "theta" not in f or "time" not in f or f["theta"].ndim not in (4, 5):
+                    sys.exit(f"prior_quality: {path} is not a state or ensemble file (theta and time)")
+                th, tm = f["theta"][:], f["time"][:]
+        except OSError as e:
+            sys.exit(f"prior_quality: cannot read {path}: {e}")
+        if th.ndim == 5:
+            tm = np.repeat(tm, th.shape[1])
+            th = th.reshape((-1,) + th.shape[2:])
+        return tm, th
+    tr, r = load(a.samples)
+    ts, s = load(a.truth)
+    if r.shape[1:] != s.shape[1:]:
+        sys.exit(f"prior_quality: round trips {r.shape[1:]} and states {s.shape[1:]} differ in shape")
+    idx = a.first + a.stride * np.arange(len(tr))
+    if a.first < 0 or a.stride < 0 or idx[-1] >= len(ts):
+        sys.exit(f"prior_quality: {len(tr)} round trips from state {a.first} with stride {a.stride} need "
+                 f"{idx[-1] + 1} states; {a.truth} holds {len(ts)}")
+    bad = np.nonzero(ts[idx] != tr)[0]
+    if len(bad):
+        sys.exit(f"prior_quality: round trip {bad[0]} has time {tr[bad[0]]:g} but state {idx[bad[0]]} of {a.truth} "
+                 f"has {ts[idx[bad[0]]]:g}: wrong file, --first or --stride")
+    x = s[idx]
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(x))):
+        sys.exit("prior_quality: non-finite values in the round trips or the states")
+    os.makedirs(a.outdir, exist_ok=True)
+    se, sx, sr = spectrum(r - x), spectrum(x), spectrum(r)
+    nl, kk = s.shape[1], np.arange(se.shape[1])
+    bands = [(b0, min(b1, kk[-1])) for b0, b1 in BANDS if b0 <= kk[-1]]
+    fig, ax = plt.subplots(1, nl, figsize=(5 * nl, 4), squeeze=False)
+    for lev in range(nl):
+        ax[0, lev].loglog(kk[1:], sx[lev, 1:], "k-", label="states")
+        ax[0, lev].loglog(kk[1:], sr[lev, 1:], "b--", label="round trips")
+        ax[0, lev].loglog(kk[1:], se[lev, 1:], "r-", label="round-trip error")
+        ax[0, lev].set_xlabel("total wavenumber")
+        ax[0, lev].set_ylabel("power (K$^2$)")
+        ax[0, lev].set_title(f"level {lev}")
+        ax[0, lev].legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(a.outdir, "roundtrip_spectra.png"), dpi=110)
+    head = "| level | RMSE (K) | " + " | ".join(f"k {b0}-{b1}" for b0, b1 in bands) + " |"
+    rule = "|---" * (len(bands) + 2) + "|"
+    lines = ["# Prior round trips", "", f"Round trips: `{a.samples}` ({len(r)}); input states: `{a.truth}`.", "",
+             "Error power over the states' power by band of total wavenumber (0: kept exactly, 2: as far "
+             "off as an independent draw):", "", head, rule]
+    for lev in range(nl):
+        e = [se[lev, b0:b1 + 1].sum() / sx[lev, b0:b1 + 1].sum() for b0, b1 in bands]
+        rmse = np.sqrt(np.mean((r[:, lev] - x[:, lev]) ** 2))
+        lines.append(f"| {lev} | {rmse:.3f} | " + " | ".join(f"{v:.3f}" for v in e) + " |")
+    groups = [np.nonzero(idx == i)[0] for i in np.unique(idx)]
+    if min(len(g) for g in groups) > 1:
+        # the mean of independent round trips of one state: the part of the error its noise does
+        # not average out (what an ensemble mean keeps)
+        m = np.stack([r[g].mean(axis=0) - s[i] for i, g in zip(np.unique(idx), groups)])
+        sm = spectrum(m)
+        lines += ["", f"Error power of the mean of the {len(groups[0])}+ round trips of each state, over the states' power "
+                  "(the systematic part, which averaging over members does not remove):", "", head, rule]
+        for lev in range(nl):
+            e = [sm[lev, b0:b1 + 1].sum() / sx[lev, b0:b1 + 1].sum() for b0, b1 in bands]
+            lines.append(f"| {lev} | {np.sqrt(np.mean(m[:, lev] ** 2)):.3f} | " + " | ".join(f"{v:.3f}" for v in e) + " |")
+    lines += ["", "Round-trip power over the states' power by band:", "", head, rule]
+    for lev in range(nl):
+        p = [sr[lev, b0:b1 + 1].sum() / sx[lev, b0:b1 + 1].sum() for b0, b1 in bands]
+        lines.append(f"| {lev} | - | " + " | ".join(f"{v:.3f}" for v in p) + " |")
+    with open(os.path.join(a.outdir, "roundtrip.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def read_tsv(path):
     with open(path) as f:
         head = f.readline().split()
@@ -82,7 +166,14 @@ def main():
     ap.add_argument("--curve", help="daisi-train curve file")
     ap.add_argument("-o", "--outdir", default=".")
     ap.add_argument("--max-truth", type=int, default=1000, help="truth states used (evenly spaced)")
+    ap.add_argument("--roundtrip", action="store_true",
+                    help="SAMPLES are round trips of the states in TRUTH (daisi-sample -sample_roundtrip)")
+    ap.add_argument("--first", type=int, default=0, help="round trips: -sample_first of the run")
+    ap.add_argument("--stride", type=int, default=1, help="round trips: -sample_stride of the run")
     a = ap.parse_args()
+    if a.roundtrip:
+        roundtrip_report(a)
+        return
     s = load_states(a.samples, 10**9)
     t = load_states(a.truth, a.max_truth)
     if s.shape[1:] != t.shape[1:]:

@@ -2,7 +2,7 @@
 # daisi-sample end to end: a Gaussian prior estimated from a short nature run and written to a
 # prior file; samples from it identical (byte for byte) on 1 and 3 ranks and any batch size,
 # SDE and ODE, with the nature run's amplitude; bad input ends in a clear error and leaves
-# no output behind.
+# no output behind. Round trips through t_min: exact for the Gaussian prior's ODE, layout independent.
 set -u
 nature="$DAISI_BIN/daisi-nature"
 bin="$DAISI_BIN/daisi-sample"
@@ -45,6 +45,51 @@ if command -v h5dump > /dev/null; then
 else
   echo "skip layout checks (no h5dump)"
 fi
+
+# round trips (-sample_roundtrip): with the exact velocity of the Gaussian prior, the ODE round
+# trip through t_min returns the input states (error power below 0.5 % of theirs at k 1-15; the
+# band at k 16 holds the stiff, hyper-diffused modes, where 40 steps leave a few per cent),
+# the same bytes on 1 and 3 ranks; SDE round trips of one state (stride 0) differ from it
+rt="-prior_gaussian_file gp.h5 -sample_roundtrip nat.h5 -sample_first 2 -sample_stride 5 -sample_count 4 -sample_tmin 0.3"
+$mpi -n 1 "$bin" $grid $rt -sample_steps 40 -sample_method heun -sample_eps 0 -sample_time_power 2 -sample_output rt1.h5 > rt1.log 2>&1 || fail "ODE round trips on 1 rank ($(tail -3 rt1.log))"
+$mpi -n 3 "$bin" $grid $rt -sample_steps 40 -sample_method heun -sample_eps 0 -sample_time_power 2 -sample_batch 3 -sample_output rt3.h5 > rt3.log 2>&1 || fail "ODE round trips on 3 ranks ($(tail -3 rt3.log))"
+cmp -s rt1.h5 rt3.h5 && pass "round trips identical on 1 and 3 ranks" || fail "round trips differ between rank counts"
+# the first table of the report: per level, RMSE and the error power ratio of every band
+band_ratios() { awk '/^Error power over/ {on = 1; next} on && /^\| [0-9]/ {print} on && /^$/ && seen {exit} on && /^\|/ {seen = 1}' "$1"; }
+if /usr/bin/python3 "$DAISI_SRC/tools/prior_quality.py" --roundtrip rt1.h5 nat.h5 --first 2 --stride 5 -o q1 > q1.log 2>&1; then
+  worst=$(band_ratios q1/roundtrip.md | awk -F'|' '{for (i = 4; i < NF - 1; i++) if ($i + 0 > m) m = $i + 0} END {print m + 0}')
+  [ -n "$(band_ratios q1/roundtrip.md)" ] && awk -v w="$worst" 'BEGIN {exit !(w < 5e-3)}' && pass "ODE round trip exact (largest error ratio at k 1-15: $worst)" || fail "ODE round trip error ratio $worst ($(cat q1/roundtrip.md))"
+else
+  fail "round-trip report ($(tail -2 q1.log))"
+fi
+# an ensemble file's states are counted time-major (state s: member s % 2 of time s / 2); these
+# young states (200 spin-up steps) hold more power in the stiff modes, so 2 % (seen 0.9 %), still
+# far from the ratio of about 1-2 that another state would give
+$mpi -n 2 "$nature" $grid -nature_spinup_steps 200 -nature_steps 8 -nature_every 2 -nature_members 2 -nature_output ens.h5 > ens.log 2>&1 || fail "two-member nature run ($(tail -3 ens.log))"
+$mpi -n 1 "$bin" $grid -prior_gaussian_file gp.h5 -sample_roundtrip ens.h5 -sample_first 1 -sample_stride 3 -sample_count 3 -sample_steps 40 -sample_method heun -sample_eps 0 -sample_time_power 2 -sample_output rte.h5 > rte.log 2>&1 || fail "round trips of an ensemble file ($(tail -3 rte.log))"
+if /usr/bin/python3 "$DAISI_SRC/tools/prior_quality.py" --roundtrip rte.h5 ens.h5 --first 1 --stride 3 -o qe > qe.log 2>&1; then
+  worst=$(band_ratios qe/roundtrip.md | awk -F'|' '{for (i = 4; i < NF - 1; i++) if ($i + 0 > m) m = $i + 0} END {print m + 0}')
+  [ -n "$(band_ratios qe/roundtrip.md)" ] && awk -v w="$worst" 'BEGIN {exit !(w < 2e-2)}' && pass "round trips of ensemble-file states 1, 4, 7 exact ($worst)" || fail "ensemble-file round trips ($worst; $(cat qe/roundtrip.md))"
+else
+  fail "ensemble-file round-trip report ($(tail -2 qe.log))"
+fi
+/usr/bin/python3 "$DAISI_SRC/tools/prior_quality.py" --roundtrip rt1.h5 nat.h5 --first 3 --stride 5 -o q2 > q2.log 2>&1 && fail "mismatched round-trip pairing accepted"
+grep -q "wrong file, --first or --stride" q2.log && pass "mismatched pairing refused" || fail "mismatched pairing: $(tail -1 q2.log)"
+$mpi -n 1 "$bin" $grid -prior_gaussian_file gp.h5 -sample_roundtrip nat.h5 -sample_first 7 -sample_stride 0 -sample_count 6 -sample_steps 20 -sample_eps 0.5 -sample_output rs.h5 > rs.log 2>&1 || fail "SDE round trips of one state ($(tail -3 rs.log))"
+if /usr/bin/python3 "$DAISI_SRC/tools/prior_quality.py" --roundtrip rs.h5 nat.h5 --first 7 --stride 0 -o q3 > q3.log 2>&1; then
+  worst=$(band_ratios q3/roundtrip.md | awk -F'|' '{for (i = 4; i < NF; i++) if ($i + 0 > m) m = $i + 0} END {print m + 0}')
+  grep -q "Error power of the mean of the 6+ round trips" q3/roundtrip.md && awk -v w="$worst" 'BEGIN {exit !(w > 1e-3)}' && pass "SDE round trips of one state: noise acts (largest band error ratio $worst), their mean reported" || fail "SDE round trips ($worst; $(cat q3/roundtrip.md))"
+else
+  fail "SDE round-trip report ($(tail -2 q3.log))"
+fi
+$mpi -n 1 "$bin" $grid -prior_gaussian_file gp.h5 -sample_roundtrip nat.h5 -sample_first 5 -sample_stride 4 -sample_count 5 -sample_output rb.h5 > rb.log 2>&1 && fail "round trips beyond the file accepted"
+grep -q "holds 21 states; -sample_count 5 from -sample_first 5 with -sample_stride 4 needs state 21" rb.log && [ ! -f rb.h5 ] && pass "round trips beyond the file refused, no output" || fail "round trips beyond the file: $(grep -m1 -A1 'Error Message' rb.log | tail -1)"
+$mpi -n 1 "$bin" $grid -prior_gaussian_file gp.h5 -sample_roundtrip nat.h5 -sample_tmin 1 -sample_output rc.h5 > rc.log 2>&1 && fail "t_min 1 accepted"
+grep -q "sample_tmin must lie in \[0, 1)" rc.log && [ ! -f rc.h5 ] && pass "t_min 1 refused" || fail "t_min 1: $(grep -m1 -A1 'Error Message' rc.log | tail -1)"
+$mpi -n 1 "$bin" $grid -prior_gaussian_file gp.h5 -sample_roundtrip nat.h5 > rd.log 2>&1 && fail "round trips without an output accepted"
+grep -q "sample_roundtrip nat.h5 needs -sample_output" rd.log && pass "round trips without an output refused" || fail "round trips without an output: $(grep -m1 -A1 'Error Message' rd.log | tail -1)"
+$mpi -n 1 "$bin" $grid -prior_gaussian_file gp.h5 -sample_roundtrip nothere.h5 -sample_output re.h5 > re.log 2>&1 && fail "missing round-trip input accepted"
+grep -q "nothere.h5" re.log && [ ! -f re.h5 ] && pass "missing round-trip input named, no output" || fail "missing round-trip input: $(grep -m1 -A1 'Error Message' re.log | tail -1)"
 
 # bad input: clear errors, nothing left under the output name
 $mpi -n 2 "$bin" $grid -prior_gaussian_file missing.h5 -sample_output e.h5 > e.log 2>&1 && fail "missing prior file accepted"
