@@ -53,8 +53,8 @@ static PetscErrorCode SampleGetOptions(SampleOptions *o)
   PetscCall(PetscOptionsString("-sample_roundtrip", "Round-trip these states (state file) through t_min instead of sampling from noise", "DaisiInterpolantInvert", o->roundtrip, o->roundtrip, sizeof(o->roundtrip), &o->has_roundtrip));
   PetscCall(PetscOptionsReal("-sample_tmin", "Round trips: time t_min the states are inverted to", "DaisiInterpolantInvert", o->tmin, &o->tmin, NULL));
   PetscCall(PetscOptionsInt("-sample_inversion_steps", "Round trips: steps of the inversion (-1: -sample_steps)", "DaisiInterpolantInvert", o->inversion_steps, &o->inversion_steps, NULL));
-  PetscCall(PetscOptionsInt("-sample_first", "Round trips: time index of the first state", "", o->first, &o->first, NULL));
-  PetscCall(PetscOptionsInt("-sample_stride", "Round trips: time-index stride between the states (0: -sample_count round trips of one state)", "", o->stride, &o->stride, NULL));
+  PetscCall(PetscOptionsInt("-sample_first", "Round trips: index of the first state (an ensemble file's counted time-major)", "", o->first, &o->first, NULL));
+  PetscCall(PetscOptionsInt("-sample_stride", "Round trips: index stride between the states (0: -sample_count round trips of one state)", "", o->stride, &o->stride, NULL));
   PetscOptionsEnd();
   PetscCheck(!o->has_roundtrip || o->has_output, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "-sample_roundtrip %s needs -sample_output FILE for the round trips", o->roundtrip);
   PetscCheck(o->has_output || o->has_estimate, PETSC_COMM_WORLD, PETSC_ERR_USER_INPUT, "nothing to do: give -sample_output FILE (samples) and/or -sample_estimate PRIOR.h5 (the gaussian prior file)");

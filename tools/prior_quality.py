@@ -32,27 +32,45 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def load_states(path, max_states):
-    """all states of a state or ensemble file as (n, level, y, x)"""
+def load_states(path, pick):
+    """times (None without a time dataset) and the states pick(n) of the n states of a state or
+    ensemble file, as (len, level, y, x); an ensemble file's states are counted time-major"""
     try:
         with h5py.File(path, "r") as f:
             if "theta" not in f:
                 sys.exit(f"prior_quality: {path} has no dataset 'theta'")
             th = f["theta"]
-            if th.ndim == 5:
-                nt, nm = th.shape[:2]
-                idx = np.linspace(0, nt * nm - 1, min(max_states, nt * nm)).astype(int)
-                data = np.stack([th[i // nm, i % nm] for i in idx])
-            elif th.ndim == 4:
-                idx = np.linspace(0, th.shape[0] - 1, min(max_states, th.shape[0])).astype(int)
-                data = np.stack([th[i] for i in idx])
-            else:
+            if th.ndim not in (4, 5):
                 sys.exit(f"prior_quality: {path}: theta has {th.ndim} dimensions, expected 4 or 5")
+            nm = th.shape[1] if th.ndim == 5 else 1
+            idx = pick(th.shape[0] * nm)
+            data = np.stack([th[i // nm, i % nm] if th.ndim == 5 else th[i] for i in idx])
+            times = f["time"][:][idx // nm] if "time" in f else None
     except OSError as e:
         sys.exit(f"prior_quality: cannot read {path}: {e}")
     if not np.all(np.isfinite(data)):
         sys.exit(f"prior_quality: {path} holds non-finite values")
-    return data
+    return times, data
+
+
+def evenly(max_states):
+    """pick for load_states: at most max_states states, evenly spaced"""
+    return lambda n: np.linspace(0, n - 1, min(max_states, n)).astype(int)
+
+
+def plot_spectra(path, kk, curves):
+    """power spectra per level (one panel each): curves = [(spectrum (level, k), style, label)]"""
+    nl = curves[0][0].shape[0]
+    fig, ax = plt.subplots(1, nl, figsize=(5 * nl, 4), squeeze=False)
+    for lev in range(nl):
+        for spec, style, label in curves:
+            ax[0, lev].loglog(kk[1:], spec[lev, 1:], style, label=label)
+        ax[0, lev].set_xlabel("total wavenumber")
+        ax[0, lev].set_ylabel("power (K$^2$)")
+        ax[0, lev].set_title(f"level {lev}")
+        ax[0, lev].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def spectrum(x):
@@ -80,73 +98,49 @@ BANDS = [(1, 3), (4, 7), (8, 15), (16, 32)]
 
 def roundtrip_report(a):
     """round trips against their input states: round trip k is of state first + k stride"""
-    def load(path):
-        """times and states (n, level, y, x); an ensemble file's states time-major"""
-        try:
-            with h5py.File(path, "r") as f:
-                if "theta" not in f or "time" not in f or f["theta"].ndim not in (4, 5):
-                    sys.exit(f"prior_quality: {path} is not a state or ensemble file (theta and time)")
-                th, tm = f["theta"][:], f["time"][:]
-        except OSError as e:
-            sys.exit(f"prior_quality: cannot read {path}: {e}")
-        if th.ndim == 5:
-            tm = np.repeat(tm, th.shape[1])
-            th = th.reshape((-1,) + th.shape[2:])
-        return tm, th
-    tr, r = load(a.samples)
-    ts, s = load(a.truth)
-    if r.shape[1:] != s.shape[1:]:
-        sys.exit(f"prior_quality: round trips {r.shape[1:]} and states {s.shape[1:]} differ in shape")
-    idx = a.first + a.stride * np.arange(len(tr))
-    if a.first < 0 or a.stride < 0 or idx[-1] >= len(ts):
-        sys.exit(f"prior_quality: {len(tr)} round trips from state {a.first} with stride {a.stride} need "
-                 f"{idx[-1] + 1} states; {a.truth} holds {len(ts)}")
-    bad = np.nonzero(ts[idx] != tr)[0]
+    tr, r = load_states(a.samples, np.arange)
+
+    def pick(n):
+        idx = a.first + a.stride * np.arange(len(r))
+        if a.first < 0 or a.stride < 0 or idx[-1] >= n:
+            sys.exit(f"prior_quality: {len(r)} round trips from state {a.first} with stride {a.stride} need "
+                     f"{idx[-1] + 1} states; {a.truth} holds {n}")
+        return idx
+    ts, x = load_states(a.truth, pick)
+    if tr is None or ts is None:
+        sys.exit(f"prior_quality: {a.samples if tr is None else a.truth} has no dataset 'time' to pair the states by")
+    if r.shape[1:] != x.shape[1:]:
+        sys.exit(f"prior_quality: round trips {r.shape[1:]} and states {x.shape[1:]} differ in shape")
+    bad = np.nonzero(ts != tr)[0]
     if len(bad):
-        sys.exit(f"prior_quality: round trip {bad[0]} has time {tr[bad[0]]:g} but state {idx[bad[0]]} of {a.truth} "
-                 f"has {ts[idx[bad[0]]]:g}: wrong file, --first or --stride")
-    x = s[idx]
-    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(x))):
-        sys.exit("prior_quality: non-finite values in the round trips or the states")
+        sys.exit(f"prior_quality: round trip {bad[0]} has time {tr[bad[0]]:g} but state {a.first + a.stride * bad[0]} "
+                 f"of {a.truth} has {ts[bad[0]]:g}: wrong file, --first or --stride")
     os.makedirs(a.outdir, exist_ok=True)
     se, sx, sr = spectrum(r - x), spectrum(x), spectrum(r)
-    nl, kk = s.shape[1], np.arange(se.shape[1])
+    nl, kk = x.shape[1], np.arange(se.shape[1])
     bands = [(b0, min(b1, kk[-1])) for b0, b1 in BANDS if b0 <= kk[-1]]
-    fig, ax = plt.subplots(1, nl, figsize=(5 * nl, 4), squeeze=False)
-    for lev in range(nl):
-        ax[0, lev].loglog(kk[1:], sx[lev, 1:], "k-", label="states")
-        ax[0, lev].loglog(kk[1:], sr[lev, 1:], "b--", label="round trips")
-        ax[0, lev].loglog(kk[1:], se[lev, 1:], "r-", label="round-trip error")
-        ax[0, lev].set_xlabel("total wavenumber")
-        ax[0, lev].set_ylabel("power (K$^2$)")
-        ax[0, lev].set_title(f"level {lev}")
-        ax[0, lev].legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(a.outdir, "roundtrip_spectra.png"), dpi=110)
-    head = "| level | RMSE (K) | " + " | ".join(f"k {b0}-{b1}" for b0, b1 in bands) + " |"
-    rule = "|---" * (len(bands) + 2) + "|"
-    lines = ["# Prior round trips", "", f"Round trips: `{a.samples}` ({len(r)}); input states: `{a.truth}`.", "",
-             "Error power over the states' power by band of total wavenumber (0: kept exactly, 2: as far "
-             "off as an independent draw):", "", head, rule]
-    for lev in range(nl):
-        e = [se[lev, b0:b1 + 1].sum() / sx[lev, b0:b1 + 1].sum() for b0, b1 in bands]
-        rmse = np.sqrt(np.mean((r[:, lev] - x[:, lev]) ** 2))
-        lines.append(f"| {lev} | {rmse:.3f} | " + " | ".join(f"{v:.3f}" for v in e) + " |")
-    groups = [np.nonzero(idx == i)[0] for i in np.unique(idx)]
-    if min(len(g) for g in groups) > 1:
-        # the mean of independent round trips of one state: the part of the error its noise does
-        # not average out (what an ensemble mean keeps)
-        m = np.stack([r[g].mean(axis=0) - s[i] for i, g in zip(np.unique(idx), groups)])
-        sm = spectrum(m)
-        lines += ["", f"Error power of the mean of the {len(groups[0])}+ round trips of each state, over the states' power "
-                  "(the systematic part, which averaging over members does not remove):", "", head, rule]
+    plot_spectra(os.path.join(a.outdir, "roundtrip_spectra.png"), kk,
+                 [(sx, "k-", "states"), (sr, "b--", "round trips"), (se, "r-", "round-trip error")])
+
+    def table(title, spec, rmse):
+        """per level: the RMSE (or -) and spec's power over the states' power by band"""
+        rows = ["", title, "", "| level | RMSE (K) | " + " | ".join(f"k {b0}-{b1}" for b0, b1 in bands) + " |",
+                "|---" * (len(bands) + 2) + "|"]
         for lev in range(nl):
-            e = [sm[lev, b0:b1 + 1].sum() / sx[lev, b0:b1 + 1].sum() for b0, b1 in bands]
-            lines.append(f"| {lev} | {np.sqrt(np.mean(m[:, lev] ** 2)):.3f} | " + " | ".join(f"{v:.3f}" for v in e) + " |")
-    lines += ["", "Round-trip power over the states' power by band:", "", head, rule]
-    for lev in range(nl):
-        p = [sr[lev, b0:b1 + 1].sum() / sx[lev, b0:b1 + 1].sum() for b0, b1 in bands]
-        lines.append(f"| {lev} | - | " + " | ".join(f"{v:.3f}" for v in p) + " |")
+            q = [spec[lev, b0:b1 + 1].sum() / sx[lev, b0:b1 + 1].sum() for b0, b1 in bands]
+            rows.append(f"| {lev} | {rmse[lev]} | " + " | ".join(f"{v:.3f}" for v in q) + " |")
+        return rows
+    rmse = lambda d: [f"{np.sqrt(np.mean(d[:, lev] ** 2)):.3f}" for lev in range(nl)]
+    lines = ["# Prior round trips", "", f"Round trips: `{a.samples}` ({len(r)}); input states: `{a.truth}`."]
+    lines += table("Error power over the states' power by band of total wavenumber (0: kept exactly, 2: as far "
+                   "off as an independent draw):", se, rmse(r - x))
+    # with a stride of 0 every round trip is of the same state: the error of their mean is the part
+    # the noise does not average out (what an ensemble mean keeps)
+    if a.stride == 0 and len(r) > 1:
+        m = r.mean(axis=0, keepdims=True) - x[:1]
+        lines += table(f"Error power of the mean of the {len(r)}+ round trips of each state, over the states' power "
+                       "(the systematic part, which averaging over members does not remove):", spectrum(m), rmse(m))
+    lines += table("Round-trip power over the states' power by band:", sr, ["-"] * nl)
     with open(os.path.join(a.outdir, "roundtrip.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -174,8 +168,8 @@ def main():
     if a.roundtrip:
         roundtrip_report(a)
         return
-    s = load_states(a.samples, 10**9)
-    t = load_states(a.truth, a.max_truth)
+    s = load_states(a.samples, np.arange)[1]
+    t = load_states(a.truth, evenly(a.max_truth))[1]
     if s.shape[1:] != t.shape[1:]:
         sys.exit(f"prior_quality: samples {s.shape[1:]} and truth {t.shape[1:]} differ in shape")
     os.makedirs(a.outdir, exist_ok=True)
@@ -183,16 +177,8 @@ def main():
     ss, st = spectrum(s), spectrum(t)
     kk = np.arange(ss.shape[1])
 
-    fig, ax = plt.subplots(1, nl, figsize=(5 * nl, 4), squeeze=False)
-    for lev in range(nl):
-        ax[0, lev].loglog(kk[1:], st[lev, 1:], "k-", label=f"held-out truth ({len(t)})")
-        ax[0, lev].loglog(kk[1:], ss[lev, 1:], "r--", label=f"prior samples ({len(s)})")
-        ax[0, lev].set_xlabel("total wavenumber")
-        ax[0, lev].set_ylabel("power (K$^2$)")
-        ax[0, lev].set_title(f"level {lev}")
-        ax[0, lev].legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(a.outdir, "quality_spectra.png"), dpi=110)
+    plot_spectra(os.path.join(a.outdir, "quality_spectra.png"), kk,
+                 [(st, "k-", f"held-out truth ({len(t)})"), (ss, "r--", f"prior samples ({len(s)})")])
 
     lo, hi = np.percentile(t, 0.1), np.percentile(t, 99.9)
     bins = np.linspace(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo), 81)
