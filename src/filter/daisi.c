@@ -45,7 +45,7 @@ typedef struct {
   PetscInt      n, B, M;
   PetscInt     *member; /* global member of batch entry b */
   /* work, B * n */
-  PetscReal *t, *xn, *x1, *fw, *fj, *g, *bt, *xb; /* xb: the forecast, kept for RTPS */
+  PetscReal *t, *xn, *x1, *fw, *fj, *g, *bt, *sb; /* sb: the forecast's spread per point, kept for RTPS */
   /* the cycle being analysed: the observations on this rank's rows */
   const DaisiObsSet *obs;
   PetscInt           cycle, nown, *own, *site, *row;
@@ -356,7 +356,7 @@ static PetscErrorCode SetUpForEnsemble(DaisiFilter f, DaisiEnsemble e)
   {
     const size_t N = (size_t)(d->B * d->n + 1);
     PetscCall(PetscMalloc1(d->B + 1, &d->t));
-    PetscCall(PetscMalloc7(N, &d->xn, N, &d->x1, N, &d->fw, N, &d->fj, N, &d->g, N, &d->bt, N, &d->xb));
+    PetscCall(PetscMalloc7(N, &d->xn, N, &d->x1, N, &d->fw, N, &d->fj, N, &d->g, N, &d->bt, (size_t)d->n + 1, &d->sb));
   }
   d->ens = e;
   PetscFunctionReturn(PETSC_SUCCESS);
@@ -771,8 +771,33 @@ static void PointMoments(PetscInt M, PetscInt n, const PetscReal all[], PetscInt
   *std = PetscSqrtReal(v / (M - 1));
 }
 
-/* x <- mean + r (x - mean), the mean over all members and groups */
-static PetscErrorCode InflateMembers(Filter_DAISI *d, PetscReal r, PetscReal x[])
+/* the forecast members x: inflated about their mean, x <- mean + r (x - mean) (r != 1), and, if
+ * sb is not NULL, their spread after the inflation per point (r times the forecast's) in sb;
+ * means and spreads over all members and groups, from one gather */
+static PetscErrorCode PrepareForecast(Filter_DAISI *d, PetscReal r, PetscReal sb[], PetscReal x[])
+{
+  const PetscInt n = d->n, M = d->M;
+  PetscReal     *all;
+
+  PetscFunctionBegin;
+  if (r == 1 && !sb) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscMalloc1((size_t)M * n + 1, &all));
+  PetscCall(GatherMembers(d, x, all));
+  for (PetscInt i = 0; i < n; i++) {
+    PetscReal mean, std;
+    PointMoments(M, n, all, i, &mean, sb ? &std : NULL);
+    if (sb) sb[i] = r * std;
+    if (r != 1)
+      for (PetscInt b = 0; b < d->B; b++) x[b * n + i] = mean + r * (x[b * n + i] - mean);
+  }
+  PetscCall(PetscFree(all));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* RTPS (Whitaker and Hamill 2012) at every grid point: the analysis perturbations x - mean_a
+ * scaled by 1 + alpha (s_b - s_a) / s_a, s_b (sb) and s_a the forecast's and the analysis's
+ * spread */
+static PetscErrorCode RelaxToPriorSpread(Filter_DAISI *d, PetscReal alpha, const PetscReal sb[], PetscReal x[])
 {
   const PetscInt n = d->n, M = d->M;
   PetscReal     *all;
@@ -781,35 +806,14 @@ static PetscErrorCode InflateMembers(Filter_DAISI *d, PetscReal r, PetscReal x[]
   PetscCall(PetscMalloc1((size_t)M * n + 1, &all));
   PetscCall(GatherMembers(d, x, all));
   for (PetscInt i = 0; i < n; i++) {
-    PetscReal mean;
-    PointMoments(M, n, all, i, &mean, NULL);
-    for (PetscInt b = 0; b < d->B; b++) x[b * n + i] = mean + r * (x[b * n + i] - mean);
-  }
-  PetscCall(PetscFree(all));
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
-/* RTPS (Whitaker and Hamill 2012) at every grid point: the analysis perturbations x - mean_a
- * scaled by 1 + alpha (s_b - s_a) / s_a, s_b and s_a the forecast's and the analysis's spread */
-static PetscErrorCode RelaxToPriorSpread(Filter_DAISI *d, PetscReal alpha, const PetscReal xb[], PetscReal x[])
-{
-  const PetscInt n = d->n, M = d->M;
-  PetscReal     *allb, *alla;
-
-  PetscFunctionBegin;
-  PetscCall(PetscMalloc2((size_t)M * n + 1, &allb, (size_t)M * n + 1, &alla));
-  PetscCall(GatherMembers(d, xb, allb));
-  PetscCall(GatherMembers(d, x, alla));
-  for (PetscInt i = 0; i < n; i++) {
-    PetscReal mb, sb, ma, sa;
-    PointMoments(M, n, allb, i, &mb, &sb);
-    PointMoments(M, n, alla, i, &ma, &sa);
+    PetscReal ma, sa;
+    PointMoments(M, n, all, i, &ma, &sa);
     if (sa > 0) {
-      const PetscReal fac = 1 + alpha * (sb - sa) / sa;
+      const PetscReal fac = 1 + alpha * (sb[i] - sa) / sa;
       for (PetscInt b = 0; b < d->B; b++) x[b * n + i] = ma + fac * (x[b * n + i] - ma);
     }
   }
-  PetscCall(PetscFree2(allb, alla));
+  PetscCall(PetscFree(all));
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -874,8 +878,7 @@ static PetscErrorCode EnsembleAnalysis_DAISI(DaisiFilter f, DaisiEnsemble e, con
   PetscCall(ObsTake(d, obs));
   PetscCall(DaisiEnsembleGetLocalStates(e, &xs));
   for (PetscInt i = 0; i < d->B * d->n; i++) d->xn[i] = xs[i] / d->scale;
-  if (f->inflation != 1.0) PetscCall(InflateMembers(d, f->inflation, d->xn));
-  if (f->daisi.rtps > 0) PetscCall(PetscArraycpy(d->xb, d->xn, d->B * d->n));
+  PetscCall(PrepareForecast(d, f->inflation, f->daisi.rtps > 0 ? d->sb : NULL, d->xn));
   d->div_member = -1;
   d->phase      = 0;
   /* every group on its own; then the whole world learns whether any failed or diverged, so
@@ -901,7 +904,7 @@ static PetscErrorCode EnsembleAnalysis_DAISI(DaisiFilter f, DaisiEnsemble e, con
     SETERRQ(d->world, PETSC_ERR_NOT_CONVERGED, "DAISI analysis diverged in cycle %" PetscInt_FMT ": member %" PetscInt_FMT " reached max |x| = %g (state units) > -daisi_divergence_bound %g in the %s at t = %.4g; nothing is written (try a smaller -daisi_lambda, -daisi_lambda_schedule linear, more -daisi_mmps_iterations or more steps)", obs->cycle, nbad, (double)what[2], (double)f->daisi.divergence_bound,
             (PetscInt)what[0] == PHASE_INVERSION ? "inversion" : "guided SDE", (double)what[1]);
   }
-  if (f->daisi.rtps > 0) PetscCall(RelaxToPriorSpread(d, f->daisi.rtps, d->xb, d->xn));
+  if (f->daisi.rtps > 0) PetscCall(RelaxToPriorSpread(d, f->daisi.rtps, d->sb, d->xn));
   for (PetscInt i = 0; i < d->B * d->n; i++) xs[i] = d->xn[i] * d->scale;
   PetscCall(DaisiEnsembleRestoreLocalStates(e, &xs));
   PetscCall(ObsFree(d));
@@ -1000,7 +1003,7 @@ static PetscErrorCode Destroy_DAISI(DaisiFilter f)
   if (d->own_prior) PetscCall(DaisiPriorDestroy(&d->prior));
   PetscCall(PetscFree(d->member));
   PetscCall(PetscFree(d->t));
-  PetscCall(PetscFree7(d->xn, d->x1, d->fw, d->fj, d->g, d->bt, d->xb));
+  PetscCall(PetscFree7(d->xn, d->x1, d->fw, d->fj, d->g, d->bt, d->sb));
   PetscCall(PetscFree(f->data));
   PetscFunctionReturn(PETSC_SUCCESS);
 }

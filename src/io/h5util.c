@@ -39,6 +39,7 @@ void DaisiH5ErrorReason(char buf[], size_t len)
   if (!len) return;
   buf[0] = 0;
   (void)H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, DaisiH5ErrorInnermost, ctx);
+  if (!buf[0]) snprintf(buf, len, "no reason given by HDF5");
 }
 
 void DaisiH5Close(hid_t *id)

@@ -7,19 +7,20 @@
 #include <hdf5.h>
 
 /* Turns a failed HDF5 call (negative hid_t or herr_t) into a PETSc error with our message,
- * followed by HDF5's reason when its error stack holds one (DaisiH5ErrorReason). */
+ * followed by HDF5's reason (DaisiH5ErrorReason). */
 #define DaisiH5Check(status, comm, ...) \
   do { \
     if (PetscUnlikely((status) < 0)) { \
       char daisi_h5msg_[2 * PETSC_MAX_PATH_LEN], daisi_h5why_[512]; \
       DaisiH5ErrorReason(daisi_h5why_, sizeof(daisi_h5why_)); \
       PetscCall(PetscSNPrintf(daisi_h5msg_, sizeof(daisi_h5msg_), __VA_ARGS__)); \
-      SETERRQ(comm, PETSC_ERR_LIB, "%s%s%s", daisi_h5msg_, daisi_h5why_[0] ? ": " : "", daisi_h5why_); \
+      SETERRQ(comm, PETSC_ERR_LIB, "%s: %s", daisi_h5msg_, daisi_h5why_); \
     } \
   } while (0)
 
-/* The innermost entry of HDF5's (silenced) error stack of this thread, "" if it is empty: the
- * reason behind a failed call, e.g. "unable to lock file, errno = 11, ..." for an H5Fopen. */
+/* The innermost entry of HDF5's (silenced) error stack of this thread: the reason behind a
+ * failed call, e.g. "unable to lock file, errno = 11, ..." for an H5Fopen; "no reason given by
+ * HDF5" if the stack is empty. */
 PETSC_INTERN void DaisiH5ErrorReason(char buf[], size_t len);
 
 /* closes an id if it is open and marks it closed, so that cleanup after errors is safe; HDF5's

@@ -288,7 +288,7 @@ static PetscErrorCode DaisiStateFileMake(DaisiStateFile f)
       file = H5Fcreate(f->path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
       if (file < 0) {
         DaisiH5ErrorReason(why, sizeof(why));
-        ierr = PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, PETSC_ERR_FILE_OPEN, PETSC_ERROR_INITIAL, "cannot create HDF5 file %s (does the directory exist and is it writable?): %s", f->path, why[0] ? why : "no reason given by HDF5");
+        ierr = PetscError(PETSC_COMM_SELF, __LINE__, PETSC_FUNCTION_NAME, __FILE__, PETSC_ERR_FILE_OPEN, PETSC_ERROR_INITIAL, "cannot create HDF5 file %s (does the directory exist and is it writable?): %s", f->path, why);
       }
     }
     DaisiH5Close(&fcpl);

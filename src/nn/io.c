@@ -471,7 +471,7 @@ PetscErrorCode DaisiNetLoad(MPI_Comm comm, const char path[], const DaisiGrid *g
     if (f < 0) {
       char why[256];
       DaisiH5ErrorReason(why, sizeof(why));
-      snprintf(msg, sizeof(msg), "cannot open network file %s (missing, unreadable or not HDF5): %s", path, why[0] ? why : "no reason given by HDF5");
+      snprintf(msg, sizeof(msg), "cannot open network file %s (missing, unreadable or not HDF5): %s", path, why);
     }
     else (void)NNReadHeader(f, path, &h, msg, sizeof(msg));
   }

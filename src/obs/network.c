@@ -284,7 +284,7 @@ static PetscErrorCode ReadSitesHDF5(DaisiObsNetwork net, PetscInt *n, PetscInt *
     char why[512];
     DaisiH5ErrorReason(why, sizeof(why));
     e->code = PETSC_ERR_FILE_OPEN;
-    PetscCall(PetscSNPrintf(e->msg, sizeof(e->msg), "cannot open site file %s: %s", net->sitesfile, why[0] ? why : "no reason given by HDF5"));
+    PetscCall(PetscSNPrintf(e->msg, sizeof(e->msg), "cannot open site file %s: %s", net->sitesfile, why));
     PetscFunctionReturn(PETSC_SUCCESS);
   }
   if (H5Lexists(file, "sites", H5P_DEFAULT) > 0) dset = H5Dopen2(file, "sites", H5P_DEFAULT);
