@@ -44,8 +44,8 @@ typedef struct {
   PetscReal     scale;
   PetscInt      n, B, M;
   PetscInt     *member; /* global member of batch entry b */
-  /* work, B * n */
-  PetscReal *t, *xn, *x1, *fw, *fj, *g, *bt, *sb; /* sb: the forecast's spread per point, kept for RTPS */
+  /* work: t of B entries, sb of n (the forecast's spread per point, kept for RTPS), the rest B * n */
+  PetscReal *t, *xn, *x1, *fw, *fj, *g, *bt, *sb;
   /* the cycle being analysed: the observations on this rank's rows */
   const DaisiObsSet *obs;
   PetscInt           cycle, nown, *own, *site, *row;
