@@ -9,10 +9,11 @@
 #   3dvar  B from the validation split of the training data (data/sqg64/val.h5, made by
 #          scripts/make-trainset.sh if missing, about 4 min), every 2nd state, scaled by the
 #          config's var3d_b_scale (tuned per scenario, docs/results.md)
-#   l3dvar the shipped VAE (priors/sqg64/vae_{encoder,decoder}.h5); B_z from the encoded background
-#          errors of the scenario's LETKF run (letkf_<scenario>.h5 of run-letkf-scenarios.sh, cycles
-#          21-100 against truth.h5) when it exists, else NMC-style from lag-1 differences of the
-#          validation split (every 2nd state, as 3dvar); -l3dvar_bz_scale after "--" tunes it
+#   l3dvar the shipped VAE (priors/sqg64/vae_{encoder,decoder}.h5); B_z NMC-style from lag-1
+#          differences of the encoded validation split (every 2nd state, as 3dvar), or with
+#          DAISI_L3DVAR_BZ=letkf from the encoded background errors of the scenario's LETKF run
+#          (letkf_<scenario>.h5 of run-letkf-scenarios.sh, cycles 21-100 against truth.h5);
+#          -l3dvar_bz_scale after "--" tunes it
 #   losda  the shipped VAE and LO-SDA latent model (priors/sqg64/losda_latent.h5,
 #          configs/losda_latent_sqg64.yaml); the -losda_* settings of the scenario config
 # The runs checkpoint every 5 cycles and continue from the checkpoint when run again.
@@ -50,12 +51,16 @@ for s in "${scen[@]}"; do
   [ -f obs_$s.h5 ] || run "$B/daisi-obs" -options_file_yaml "$root/configs/sqg_$s.yaml" -truth truth.h5 -obs_output obs_$s.h5
   bzopts=()
   if [ "$ftype" = l3dvar ]; then
-    if [ -f letkf_$s.h5 ]; then bzopts=(-l3dvar_bz_errors letkf_$s.h5 -l3dvar_bz_truth truth.h5)
-    else
-      clim=${DAISI_VAR3D_CLIMATOLOGY:-$root/data/sqg64/val.h5}
-      [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
-      bzopts=(-l3dvar_bz_climatology "$clim" -l3dvar_bz_stride 2)
-    fi
+    case ${DAISI_L3DVAR_BZ:-nmc} in
+      letkf)
+        [ -f letkf_$s.h5 ] || { echo "$0: DAISI_L3DVAR_BZ=letkf needs letkf_$s.h5 (scripts/run-letkf-scenarios.sh)" >&2; exit 2; }
+        bzopts=(-l3dvar_bz_errors letkf_$s.h5 -l3dvar_bz_truth truth.h5) ;;
+      nmc)
+        clim=${DAISI_VAR3D_CLIMATOLOGY:-$root/data/sqg64/val.h5}
+        [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
+        bzopts=(-l3dvar_bz_climatology "$clim" -l3dvar_bz_stride 2) ;;
+      *) echo "$0: DAISI_L3DVAR_BZ must be nmc or letkf, got '$DAISI_L3DVAR_BZ'" >&2; exit 2 ;;
+    esac
   fi
   [ -f ${tag}_$s.h5 ] || run "$B/daisi-filter" -options_file_yaml "$root/configs/sqg_$s.yaml" -filter_type "$ftype" \
       "${typeopts[@]}" "${bzopts[@]}" -truth truth.h5 -obs obs_$s.h5 -cycles 100 \
