@@ -34,12 +34,16 @@ if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_
 # side (two scenarios on a 2-core machine) would share one core while the other idles
 run() { mpiexec --oversubscribe --bind-to none -n "$np" "$@"; }
 B=$root/build/bin
+# the climatology of 3dvar's B and of latent 3DVar's NMC B_z, made on first use
+climatology() {
+  clim=${DAISI_VAR3D_CLIMATOLOGY:-$root/data/sqg64/val.h5}
+  [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
+}
 typeopts=()
 case $ftype in
   daisi) typeopts=(-daisi_prior "$root/priors/sqg64/prior.h5") ;;
   3dvar)
-    clim=${DAISI_VAR3D_CLIMATOLOGY:-$root/data/sqg64/val.h5}
-    [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
+    climatology
     typeopts=(-var3d_climatology "$clim" -var3d_climatology_stride 2) ;;
   l3dvar)
     typeopts=(-l3dvar_encoder "$root/priors/sqg64/vae_encoder.h5" -l3dvar_decoder "$root/priors/sqg64/vae_decoder.h5") ;;
@@ -56,8 +60,7 @@ for s in "${scen[@]}"; do
         [ -f letkf_$s.h5 ] || { echo "$0: DAISI_L3DVAR_BZ=letkf needs letkf_$s.h5 (scripts/run-letkf-scenarios.sh)" >&2; exit 2; }
         bzopts=(-l3dvar_bz_errors letkf_$s.h5 -l3dvar_bz_truth truth.h5) ;;
       nmc)
-        clim=${DAISI_VAR3D_CLIMATOLOGY:-$root/data/sqg64/val.h5}
-        [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
+        climatology
         bzopts=(-l3dvar_bz_climatology "$clim" -l3dvar_bz_stride 2) ;;
       *) echo "$0: DAISI_L3DVAR_BZ must be nmc or letkf, got '$DAISI_L3DVAR_BZ'" >&2; exit 2 ;;
     esac
