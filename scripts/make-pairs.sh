@@ -11,10 +11,11 @@
 #        PAIRS_SCENARIO (sparse): the scenario config (configs/sqg_SCENARIO.yaml) of the network,
 #          the operator and the filter settings;
 #        PAIRS_FILTER (letkf): the filter that cycles. losda makes the pairs from LO-SDA's own
-#          cycling (background errors of the size LO-SDA meets, docs/results.md) with the shipped
-#          VAE and latent model (PAIRS_LOSDA_MODEL names another) and the cheap settings
+#          cycling (background errors of the size LO-SDA meets, docs/results.md) with the VAE and
+#          latent model the scenario config names (the shipped ones) and the cheap settings
 #          -losda_steps 10 -losda_opt_every 5 -losda_opt_max_it 20;
-#        PAIRS_FILTER_OPTIONS: more daisi-filter options (they override the ones above).
+#        PAIRS_FILTER_OPTIONS: more daisi-filter options, which override the ones above
+#          (e.g. "-losda_model FILE" for a second round from an own-cycling model).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/data/sqg64/pairs}
@@ -26,9 +27,7 @@ conf=$root/configs/sqg_$scen.yaml
 [ -f "$conf" ] || { echo "make-pairs: no scenario config $conf (PAIRS_SCENARIO=$scen)" >&2; exit 2; }
 case $ftype in
   letkf) fopts=() ;;
-  losda) fopts=(-losda_model "${PAIRS_LOSDA_MODEL:-$root/priors/sqg64/losda_latent.h5}"
-                -losda_encoder "$root/priors/sqg64/vae_encoder.h5" -losda_decoder "$root/priors/sqg64/vae_decoder.h5"
-                -losda_steps 10 -losda_opt_every 5 -losda_opt_max_it 20) ;;
+  losda) fopts=(-losda_steps 10 -losda_opt_every 5 -losda_opt_max_it 20) ;;
   *) echo "make-pairs: PAIRS_FILTER must be letkf or losda, got '$ftype'" >&2; exit 2 ;;
 esac
 read -r -a extra <<< "${PAIRS_FILTER_OPTIONS:-}"

@@ -4,18 +4,18 @@
 # (run that first, or let this script make the truth and observations), 100 cycles, written to
 # runs/letkf/<TAG>_<scenario>.h5 (TAG: $DAISI_RUN_TAG, default the filter type).
 #   scripts/run-filter-scenarios.sh FILTER [RANKS] [SCENARIO ...] [-- EXTRA FILTER OPTIONS]
-# FILTER is any -filter_type. Built-in settings per type (extra options after "--" override them):
-#   daisi  the shipped prior (priors/sqg64/prior.h5), the published steps of the scenario config
+# FILTER is any -filter_type. The scenario config (configs/sqg_<scenario>.yaml) names the shipped
+# networks: daisi's prior (priors/sqg64/prior.h5, the published steps), the VAE of l3dvar and
+# losda (priors/sqg64/vae_{encoder,decoder}.h5) and LO-SDA's latent model (priors/sqg64/losda_latent.h5,
+# configs/losda_latent_sqg64.yaml; its sampler settings are the defaults, the paper's). Built-in
+# settings per type here (extra options after "--" override them and the config):
 #   3dvar  B from the validation split of the training data (data/sqg64/val.h5, made by
 #          scripts/make-trainset.sh if missing, about 4 min), every 2nd state, scaled by the
 #          config's var3d_b_scale (tuned per scenario, docs/results.md)
-#   l3dvar the shipped VAE (priors/sqg64/vae_{encoder,decoder}.h5); B_z NMC-style from lag-1
-#          differences of the encoded validation split (every 2nd state, as 3dvar), or with
-#          DAISI_L3DVAR_BZ=letkf from the encoded background errors of the scenario's LETKF run
-#          (letkf_<scenario>.h5 of run-letkf-scenarios.sh, cycles 21-100 against truth.h5);
-#          -l3dvar_bz_scale after "--" tunes it
-#   losda  the shipped VAE and LO-SDA latent model (priors/sqg64/losda_latent.h5,
-#          configs/losda_latent_sqg64.yaml); the -losda_* settings of the scenario config
+#   l3dvar B_z NMC-style from lag-1 differences of the encoded validation split (every 2nd
+#          state, as 3dvar), or with DAISI_L3DVAR_BZ=letkf from the encoded background errors of
+#          the scenario's LETKF run (letkf_<scenario>.h5 of run-letkf-scenarios.sh, cycles 21-100
+#          against truth.h5); -l3dvar_bz_scale after "--" tunes it
 # The runs checkpoint every 5 cycles and continue from the checkpoint when run again.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,16 +40,10 @@ climatology() {
   [ -f "$clim" ] || "$root/scripts/make-trainset.sh" "$(dirname "$clim")" "$np" val
 }
 typeopts=()
-case $ftype in
-  daisi) typeopts=(-daisi_prior "$root/priors/sqg64/prior.h5") ;;
-  3dvar)
-    climatology
-    typeopts=(-var3d_climatology "$clim" -var3d_climatology_stride 2) ;;
-  l3dvar)
-    typeopts=(-l3dvar_encoder "$root/priors/sqg64/vae_encoder.h5" -l3dvar_decoder "$root/priors/sqg64/vae_decoder.h5") ;;
-  losda)
-    typeopts=(-losda_model "$root/priors/sqg64/losda_latent.h5" -losda_encoder "$root/priors/sqg64/vae_encoder.h5" -losda_decoder "$root/priors/sqg64/vae_decoder.h5") ;;
-esac
+if [ "$ftype" = 3dvar ]; then
+  climatology
+  typeopts=(-var3d_climatology "$clim" -var3d_climatology_stride 2)
+fi
 [ -f truth.h5 ] || run "$B/daisi-nature" -options_file_yaml "$root/configs/nature_sqg64.yaml" -nature_steps 900 -nature_output truth.h5 -nature_progress_every 100000
 for s in "${scen[@]}"; do
   [ -f obs_$s.h5 ] || run "$B/daisi-obs" -options_file_yaml "$root/configs/sqg_$s.yaml" -truth truth.h5 -obs_output obs_$s.h5

@@ -64,7 +64,8 @@ PETSC_EXTERN PetscLogEvent DAISI_ObsNetworkSetUp;
  * -obs_operator, -obs_squared_scale, -obs_fraction, -obs_sigma, -obs_seed, -letkf_cutoff (m),
  * -letkf_rtps, -ens_size, -ens_init_sigma (K), -daisi_guidance, -daisi_tmin, -daisi_lambda,
  * -daisi_lambda_schedule, -daisi_eps, -daisi_inversion_steps, -daisi_steps, -daisi_method,
- * -daisi_prior, -var3d_b_scale.
+ * -daisi_prior, -var3d_b_scale, -l3dvar_encoder, -l3dvar_decoder, -losda_encoder, -losda_decoder,
+ * -losda_model.
  * Programs that do not use some of these fields (daisi-obs uses neither the LETKF nor the DAISI
  * ones; the filter reads and checks its own options) still read them through this call, so that
  * one scenario YAML file serves every program (see configs/). */
@@ -90,6 +91,12 @@ typedef struct {
   char      daisi_method[16];      /* euler, heun */
   char      daisi_prior[PETSC_MAX_PATH_LEN]; /* prior file (the shipped SQG-64 prior) */
   PetscReal var3d_b_scale;                  /* 3DVar: B = s x climatology (tuned per scenario, docs/results.md) */
+  /* latent 3DVar and LO-SDA (docs/filters.md): the shipped VAE and LO-SDA's latent model */
+  char      l3dvar_encoder[PETSC_MAX_PATH_LEN];
+  char      l3dvar_decoder[PETSC_MAX_PATH_LEN];
+  char      losda_encoder[PETSC_MAX_PATH_LEN];
+  char      losda_decoder[PETSC_MAX_PATH_LEN];
+  char      losda_model[PETSC_MAX_PATH_LEN];
 } DaisiObsScenario;
 
 /* The table entry for `name`; errors (PETSC_ERR_ARG_UNKNOWN_TYPE) naming it if unknown. */

@@ -31,6 +31,10 @@ PETSC_EXTERN PetscErrorCode DaisiOutputNameDiscard(DaisiOutputName *out);
 
 /* Whether a file exists (checked by rank 0 of comm, answer shared). */
 PETSC_EXTERN PetscErrorCode DaisiFileExists(MPI_Comm comm, const char path[], PetscBool *exists);
+/* A relative path that does not exist from the working directory but does in the source tree
+ * becomes the source-tree path, so that configs can name shipped files (priors/sqg64/prior.h5)
+ * and work from any directory; otherwise out = in (the caller reports a missing file). */
+PETSC_EXTERN PetscErrorCode DaisiResolveSourcePath(MPI_Comm comm, const char in[], char out[], size_t len);
 /* Removes a file if it exists (rank 0 of comm), after every rank of comm has called it. */
 PETSC_EXTERN PetscErrorCode DaisiFileRemove(MPI_Comm comm, const char path[]);
 

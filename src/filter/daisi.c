@@ -247,34 +247,13 @@ static PetscErrorCode HasPriorOption(const char prefix[], const char name[], Pet
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
-/* A relative -daisi_prior that does not exist from the working directory is looked up in the
- * source tree, so that the scenario configs can name the shipped prior (priors/sqg64/prior.h5)
- * and work from any directory. */
-static PetscErrorCode ResolvePriorPath(MPI_Comm comm, const char in[], char out[], size_t len)
-{
-  PetscBool exists;
-
-  PetscFunctionBegin;
-  PetscCall(PetscStrncpy(out, in, len));
-  if (!in[0] || in[0] == '/') PetscFunctionReturn(PETSC_SUCCESS);
-  PetscCall(DaisiFileExists(comm, in, &exists));
-  if (exists) PetscFunctionReturn(PETSC_SUCCESS);
-  {
-    char alt[PETSC_MAX_PATH_LEN];
-    PetscCall(PetscSNPrintf(alt, sizeof(alt), "%s/%s", DAISI_SOURCE_DIR, in));
-    PetscCall(DaisiFileExists(comm, alt, &exists));
-    if (exists) PetscCall(PetscStrncpy(out, alt, len));
-  }
-  PetscFunctionReturn(PETSC_SUCCESS);
-}
-
 static PetscErrorCode CreatePrior(DaisiFilter f, Filter_DAISI *d)
 {
   char        path[PETSC_MAX_PATH_LEN];
   DaisiPrior  p;
 
   PetscFunctionBegin;
-  PetscCall(ResolvePriorPath(d->world, f->daisi.prior_file, path, sizeof(path)));
+  PetscCall(DaisiResolveSourcePath(d->world, f->daisi.prior_file, path, sizeof(path)));
   PetscCall(DaisiPriorCreate(d->group, &p));
   d->prior     = p;
   d->own_prior = PETSC_TRUE;

@@ -402,12 +402,15 @@ static PetscErrorCode MakeBz(Filter_L3dvar *d, const DaisiFilterL3dvarParams *p)
  * ------------------------------------------------------------------------------------- */
 static PetscErrorCode Solve(DaisiFilter, PetscInt, const PetscReal[], PetscReal[]);
 
-PetscErrorCode DaisiLatentVarSetUp(DaisiLatentVar *d, const char name[], DaisiEnsemble e, DaisiVarSolveFn solve, const char encopt[], const char encoder[], const char decopt[], const char decoder[])
+PetscErrorCode DaisiLatentVarSetUp(DaisiLatentVar *d, const char name[], DaisiEnsemble e, DaisiVarSolveFn solve, const char encopt[], const char encoder_in[], const char decopt[], const char decoder_in[])
 {
+  char     encoder[PETSC_MAX_PATH_LEN], decoder[PETSC_MAX_PATH_LEN];
   PetscInt n;
 
   PetscFunctionBegin;
   PetscCall(DaisiVarCoreSetUp(&d->c, name, e, solve));
+  PetscCall(DaisiResolveSourcePath(d->c.world, encoder_in, encoder, sizeof(encoder)));
+  PetscCall(DaisiResolveSourcePath(d->c.world, decoder_in, decoder, sizeof(decoder)));
   PetscCheck(d->c.grid.nx >= 2 && d->c.grid.ny >= 2, d->c.world, PETSC_ERR_ARG_WRONG, "the %s filter needs a gridded model, got %" PetscInt_FMT " x %" PetscInt_FMT, name, d->c.grid.ny, d->c.grid.nx);
   PetscCall(DaisiNetDestroy(&d->enc));
   PetscCall(DaisiNetDestroy(&d->dec));

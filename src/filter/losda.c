@@ -120,26 +120,28 @@ static PetscErrorCode LoadModel(DaisiFilter f, Filter_LOSDA *d)
 {
   const DaisiFilterLOSDAParams *p = &f->losda;
   MPI_Comm                      world = d->lv.c.world;
+  char                          model[PETSC_MAX_PATH_LEN];
   PetscBool                     exists;
   const char                   *t, *sig, *esig;
   PetscInt                      K;
 
   PetscFunctionBegin;
   PetscCheck(p->model[0], world, PETSC_ERR_USER_INPUT, "the losda filter needs its conditional latent model: -losda_model FILE (daisi-train -train_model latent writes it)");
-  PetscCall(DaisiFileExists(world, p->model, &exists));
-  PetscCheck(exists, world, PETSC_ERR_FILE_OPEN, "-losda_model %s: no such file", p->model);
+  PetscCall(DaisiResolveSourcePath(world, p->model, model, sizeof(model)));
+  PetscCall(DaisiFileExists(world, model, &exists));
+  PetscCheck(exists, world, PETSC_ERR_FILE_OPEN, "-losda_model %s: no such file", model);
   PetscCall(DaisiNetDestroy(&d->model));
-  PetscCall(DaisiNetLoad(d->lv.c.group, p->model, &d->lv.zg, &d->model));
+  PetscCall(DaisiNetLoad(d->lv.c.group, model, &d->lv.zg, &d->model));
   PetscCall(DaisiNetGetType(d->model, &t));
   PetscCall(DaisiNetGetConditionChannels(d->model, &K));
-  PetscCheck(!strcmp(t, "unet") && K == d->lv.nc, world, PETSC_ERR_ARG_INCOMP, "-losda_model %s is a %s with %" PetscInt_FMT " condition channel(s); a unet conditioned on the %" PetscInt_FMT " latent channels of %s is expected (daisi-train -train_model latent)", p->model, t, K, d->lv.nc, p->encoder);
-  PetscCall(ReadChannels(d, p->model, "latent_mean", d->lmean));
-  PetscCall(ReadChannels(d, p->model, "latent_std", d->lstd));
-  for (PetscInt c = 0; c < d->lv.nc; c++) PetscCheck(d->lstd[c] > 0, world, PETSC_ERR_FILE_UNEXPECTED, "-losda_model %s: latent_std of channel %" PetscInt_FMT " is %g, not positive", p->model, c, (double)d->lstd[c]);
+  PetscCheck(!strcmp(t, "unet") && K == d->lv.nc, world, PETSC_ERR_ARG_INCOMP, "-losda_model %s is a %s with %" PetscInt_FMT " condition channel(s); a unet conditioned on the %" PetscInt_FMT " latent channels of %s is expected (daisi-train -train_model latent)", model, t, K, d->lv.nc, p->encoder);
+  PetscCall(ReadChannels(d, model, "latent_mean", d->lmean));
+  PetscCall(ReadChannels(d, model, "latent_std", d->lstd));
+  for (PetscInt c = 0; c < d->lv.nc; c++) PetscCheck(d->lstd[c] > 0, world, PETSC_ERR_FILE_UNEXPECTED, "-losda_model %s: latent_std of channel %" PetscInt_FMT " is %g, not positive", model, c, (double)d->lstd[c]);
   /* the model was trained on this encoder's latents */
   PetscCall(DaisiNetGetMetadata(d->model, "vae_signature", &sig));
   PetscCall(DaisiNetGetMetadata(d->lv.enc, "train_signature", &esig));
-  PetscCheck(!sig || !esig || !strcmp(sig, esig), world, PETSC_ERR_ARG_INCOMP, "-losda_model %s was trained on the latents of another VAE than -losda_encoder %s (their training signatures differ)", p->model, p->encoder);
+  PetscCheck(!sig || !esig || !strcmp(sig, esig), world, PETSC_ERR_ARG_INCOMP, "-losda_model %s was trained on the latents of another VAE than -losda_encoder %s (their training signatures differ)", model, p->encoder);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 

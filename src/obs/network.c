@@ -489,14 +489,17 @@ PetscErrorCode DaisiObsNetworkDestroy(DaisiObsNetwork *net)
 
 /* ---- scenarios ---- */
 
+/* the shipped networks of latent 3DVar and LO-SDA: l3dvar's VAE, LO-SDA's VAE and latent model */
+#define SHIPPED_LATENT "priors/sqg64/vae_encoder.h5", "priors/sqg64/vae_decoder.h5", "priors/sqg64/vae_encoder.h5", "priors/sqg64/vae_decoder.h5", "priors/sqg64/losda_latent.h5"
+
 static const DaisiObsScenario scenarios[] = {
   /* name, h, c, fraction, sigma, seed, GC cutoff (m), RTPS alpha, members, initial spread (K),
    * DAISI: guidance, t_min, lam, lam(t), eps, inversion steps, guided steps, method, prior file;
-   * 3DVar: B scale */
-  {"noisy",      DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 5.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "dps_scale", 0.4, 10, "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.3},
-  {"sparse",     DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.05, 1.0,  DAISI_OBS_SEED_DEFAULT, 1500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02},
-  {"multimodal", DAISI_OBS_OPERATOR_SQUARED, DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 1.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02},
-  {"saturating", DAISI_OBS_OPERATOR_ARCTAN,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 0.01, DAISI_OBS_SEED_DEFAULT, 4500e3, 0.9, 20, 3.06, "mmps",      0.3, 20, "linear",   0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02},
+   * 3DVar: B scale; the latent filters' networks */
+  {"noisy",      DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 5.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "dps_scale", 0.4, 10, "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.3, SHIPPED_LATENT},
+  {"sparse",     DAISI_OBS_OPERATOR_LINEAR,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.05, 1.0,  DAISI_OBS_SEED_DEFAULT, 1500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02, SHIPPED_LATENT},
+  {"multimodal", DAISI_OBS_OPERATOR_SQUARED, DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 1.0,  DAISI_OBS_SEED_DEFAULT, 2500e3, 0.5, 20, 3.06, "mmps",      0.3, 1,  "constant", 0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02, SHIPPED_LATENT},
+  {"saturating", DAISI_OBS_OPERATOR_ARCTAN,  DAISI_OBS_SQUARED_SCALE_DEFAULT, 0.25, 0.01, DAISI_OBS_SEED_DEFAULT, 4500e3, 0.9, 20, 3.06, "mmps",      0.3, 20, "linear",   0.03, 100, 100, "euler", "priors/sqg64/prior.h5", 0.02, SHIPPED_LATENT},
 };
 
 PetscErrorCode DaisiObsScenarioFind(MPI_Comm comm, const char name[], DaisiObsScenario *s)
@@ -557,6 +560,12 @@ PetscErrorCode DaisiObsScenarioGetFromOptions(MPI_Comm comm, const char prefix[]
   PetscCall(PetscOptionsString("-daisi_prior", "DAISI prior file (the scenario configs name the shipped SQG-64 prior)", "DaisiObsScenarioGetFromOptions", s->daisi_prior, s->daisi_prior, sizeof(s->daisi_prior), NULL));
   /* the 3DVar B scale of the scenario (the 3dvar filter reads it itself) */
   PetscCall(PetscOptionsReal("-var3d_b_scale", "3DVar B scale s (B = s x climatology)", "DaisiObsScenarioGetFromOptions", s->var3d_b_scale, &s->var3d_b_scale, NULL));
+  /* the latent filters' networks (l3dvar and losda read them themselves) */
+  PetscCall(PetscOptionsString("-l3dvar_encoder", "latent 3DVar's VAE encoder (the scenario configs name the shipped one)", "DaisiObsScenarioGetFromOptions", s->l3dvar_encoder, s->l3dvar_encoder, sizeof(s->l3dvar_encoder), NULL));
+  PetscCall(PetscOptionsString("-l3dvar_decoder", "latent 3DVar's VAE decoder", "DaisiObsScenarioGetFromOptions", s->l3dvar_decoder, s->l3dvar_decoder, sizeof(s->l3dvar_decoder), NULL));
+  PetscCall(PetscOptionsString("-losda_encoder", "LO-SDA's VAE encoder", "DaisiObsScenarioGetFromOptions", s->losda_encoder, s->losda_encoder, sizeof(s->losda_encoder), NULL));
+  PetscCall(PetscOptionsString("-losda_decoder", "LO-SDA's VAE decoder", "DaisiObsScenarioGetFromOptions", s->losda_decoder, s->losda_decoder, sizeof(s->losda_decoder), NULL));
+  PetscCall(PetscOptionsString("-losda_model", "LO-SDA's conditional latent model", "DaisiObsScenarioGetFromOptions", s->losda_model, s->losda_model, sizeof(s->losda_model), NULL));
   PetscOptionsEnd();
   PetscCall(PetscStrncpy(s->op, op, sizeof(s->op)));
   PetscCall(PetscStrncpy(s->name, name, sizeof(s->name)));

@@ -55,6 +55,22 @@ PetscErrorCode DaisiFileExists(MPI_Comm comm, const char path[], PetscBool *exis
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
+PetscErrorCode DaisiResolveSourcePath(MPI_Comm comm, const char in[], char out[], size_t len)
+{
+  char      alt[PETSC_MAX_PATH_LEN];
+  PetscBool exists;
+
+  PetscFunctionBegin;
+  PetscCall(PetscStrncpy(out, in, len));
+  if (!in[0] || in[0] == '/') PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(DaisiFileExists(comm, in, &exists));
+  if (exists) PetscFunctionReturn(PETSC_SUCCESS);
+  PetscCall(PetscSNPrintf(alt, sizeof(alt), "%s/%s", DAISI_SOURCE_DIR, in));
+  PetscCall(DaisiFileExists(comm, alt, &exists));
+  if (exists) PetscCall(PetscStrncpy(out, alt, len));
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
 PetscErrorCode DaisiFileRemove(MPI_Comm comm, const char path[])
 {
   PetscMPIInt rank;

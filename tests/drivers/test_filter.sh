@@ -140,6 +140,10 @@ bad "daisi: missing prior file" "-daisi_prior no_prior.h5: no such file" 2 $comm
 bad "daisi: no prior" "daisi filter needs a prior: -daisi_prior FILE" 2 $common -filter_type daisi -daisi_prior ""
 # the scenario config names the shipped prior, found from any working directory (this grid is 32 x 32)
 bad "daisi: the config's shipped prior" "-daisi_prior /.*priors/sqg64/prior.h5 holds a network prior for 2 level.s. on 64 x 64, the model grid is 2 level.s. on 32 x 32" 2 $common -filter_type daisi
+# and the shipped VAE of latent 3DVar and LO-SDA
+for ft in l3dvar losda; do
+  bad "$ft: the config's shipped VAE" "network file /.*priors/sqg64/vae_encoder.h5 holds a network for a 2 x 64 x 64 .* state, the model grid is 2 x 32 x 32" 2 $common -filter_type $ft
+done
 $mpi -n 1 "$B/daisi-nature" -daisi_quiet -sqg_n 16 -sqg_dt 2400 -sqg_diff_efold 259200 -nature_spinup_days 1 -nature_steps 18 -nature_every 9 -nature_output truth16.h5 > n16.log 2>&1 &&
   $mpi -n 1 "$B/daisi-sample" -daisi_quiet -sqg_n 16 -sqg_dt 2400 -sqg_diff_efold 259200 -prior_gaussian_truth truth16.h5 -sample_estimate gauss16.h5 > est16.log 2>&1 || fail "16 x 16 Gaussian prior ($(tail -2 est16.log))"
 bad "daisi: prior for another grid" "-daisi_prior gauss16.h5 holds a Gaussian prior for 2 level.s. on 16 x 16, the model grid is 2 level.s. on 32 x 32" 2 $common -filter_type daisi -daisi_prior gauss16.h5

@@ -2,7 +2,9 @@
  * name appears under the final name only when committed (and not at all when discarded),
  * impossible names are refused, the existence check answers alike on every rank, and removal
  * waits for every rank: a rank still using the file (here the last one, which arrives late)
- * finds it in place until it calls DaisiFileRemove itself. */
+ * finds it in place until it calls DaisiFileRemove itself. A relative path missing from the
+ * working directory resolves to the source tree's file (how configs name shipped files), and
+ * is kept as given when it exists here, is absolute or exists nowhere. */
 #include <daisi/sys.h>
 #include "../common/daisitest.h"
 #include <unistd.h>
@@ -27,6 +29,23 @@ static PetscErrorCode ExpectExists(MPI_Comm comm, const char path[], PetscBool w
   PetscCallMPI(MPI_Allreduce(&g, &hi, 1, MPI_INT, MPI_MAX, comm));
   EXPECT(lo == hi, "%s: ranks disagree on whether %s exists", what, path);
   EXPECT(got == want, "%s: %s %s, expected it %s", what, path, got ? "exists" : "does not exist", want ? "to exist" : "not to");
+  PetscFunctionReturn(PETSC_SUCCESS);
+}
+
+/* DaisiResolveSourcePath(in) is `want` on every rank */
+static PetscErrorCode ExpectResolved(MPI_Comm comm, const char in[], const char want[])
+{
+  char got[PETSC_MAX_PATH_LEN], first[PETSC_MAX_PATH_LEN];
+  int  same, all;
+
+  PetscFunctionBegin;
+  PetscCall(DaisiResolveSourcePath(comm, in, got, sizeof(got)));
+  PetscCall(PetscStrncpy(first, got, sizeof(first)));
+  PetscCallMPI(MPI_Bcast(first, sizeof(first), MPI_CHAR, 0, comm));
+  same = !strcmp(first, got);
+  PetscCallMPI(MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, comm));
+  EXPECT(all, "resolving '%s': ranks disagree", in);
+  EXPECT(!strcmp(got, want), "resolving '%s' gave '%s', expected '%s'", in, got, want);
   PetscFunctionReturn(PETSC_SUCCESS);
 }
 
@@ -85,6 +104,14 @@ int main(int argc, char **argv)
   PetscCallMPI(MPI_Barrier(comm));
   PetscCall(ExpectExists(comm, out.tmp, PETSC_FALSE, "discarded (temporary)"));
   PetscCall(ExpectExists(comm, path, PETSC_TRUE, "discarded (earlier file)"));
+
+  /* source-tree lookup; this header exists only in the source tree, not under the test's directory */
+  EXPECT(!OnDisk("include/daisi/sys.h"), "the test runs where include/daisi/sys.h exists: run it from the build tree");
+  PetscCall(ExpectResolved(comm, "include/daisi/sys.h", DAISI_SOURCE_DIR "/include/daisi/sys.h"));
+  PetscCall(ExpectResolved(comm, path, path)); /* here: kept */
+  PetscCall(ExpectResolved(comm, "no_such_dir/file.h5", "no_such_dir/file.h5"));
+  PetscCall(ExpectResolved(comm, "/no_such_dir/include/daisi/sys.h", "/no_such_dir/include/daisi/sys.h"));
+  PetscCall(ExpectResolved(comm, "", ""));
 
   /* removal waits for the latecomer, which still finds the file */
   if (rank == size - 1) {
