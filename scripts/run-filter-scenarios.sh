@@ -16,7 +16,8 @@
 #          state, as 3dvar), or with DAISI_L3DVAR_BZ=letkf from the encoded background errors of
 #          the scenario's LETKF run (letkf_<scenario>.h5 of run-letkf-scenarios.sh, cycles 21-100
 #          against truth.h5); -l3dvar_bz_scale after "--" tunes it
-# The runs checkpoint every 5 cycles and continue from the checkpoint when run again.
+# The runs checkpoint every 5 cycles and continue from the checkpoint when run again. The summary
+# table at the end scores cycles from DAISI_SUMMARY_FROM on (21: after the spin-up of the tables).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -gt 0 ] || { echo "usage: $0 FILTER [RANKS] [SCENARIO ...] [-- OPTIONS]" >&2; exit 2; }
@@ -63,4 +64,4 @@ for s in "${scen[@]}"; do
       "${typeopts[@]}" "${bzopts[@]}" -truth truth.h5 -obs obs_$s.h5 -cycles 100 \
       -filter_output ${tag}_$s.h5 -filter_checkpoint_every 5 -filter_restart "$@" 2>&1 | tee -a ${tag}_$s.log
 done
-/usr/bin/python3 "$root/tools/summarize.py" $(ls letkf_*.h5 none.h5 ${tag}_*.h5 2>/dev/null | sort -u) --from 21
+/usr/bin/python3 "$root/tools/summarize.py" $(ls letkf_*.h5 none.h5 ${tag}_*.h5 2>/dev/null | sort -u) --from "${DAISI_SUMMARY_FROM:-21}"
