@@ -138,7 +138,7 @@ def roundtrip_report(a):
     # the noise does not average out (what an ensemble mean keeps)
     if a.stride == 0 and len(r) > 1:
         m = r.mean(axis=0, keepdims=True) - x[:1]
-        lines += table(f"Error power of the mean of the {len(r)}+ round trips of each state, over the states' power "
+        lines += table(f"Error power of the mean of the {len(r)} round trips of the one state, over the states' power "
                        "(the systematic part, which averaging over members does not remove):", spectrum(m), rmse(m))
     lines += table("Round-trip power over the states' power by band:", sr, ["-"] * nl)
     with open(os.path.join(a.outdir, "roundtrip.md"), "w") as f:
