@@ -277,7 +277,10 @@ static PetscErrorCode CheckLayouts(PetscInt n, PetscInt M, const DaisiFilterVar3
     if (!rank) {
       const PetscReal dif = MaxAbsDiff(M * n, ref, res), mx = MaxAbs(M * n, ref);
       PetscCall(PetscPrintf(PETSC_COMM_SELF, "layout G=%" PetscInt_FMT " P=%" PetscInt_FMT ": max diff from the serial run %.1e of max |x| %.1f K\n", G, (PetscInt)size / G, (double)dif, (double)mx));
-      EXPECT(dif <= 1e-4 * mx, "layout G=%" PetscInt_FMT " P=%" PetscInt_FMT ": analysis differs from the serial run by %g (float32 networks)", G, (PetscInt)size / G, (double)dif);
+      /* float32 VJPs sum in another order when the rows are split on some CPUs (AVX2: 3e-7
+       * relative), and the latent optimisations amplify it (1.4e-4 of max |x| seen for P = 4);
+       * a wrong split or halo gives errors of order max |x| */
+      EXPECT(dif <= 1e-3 * mx, "layout G=%" PetscInt_FMT " P=%" PetscInt_FMT ": analysis differs from the serial run by %g (float32 networks)", G, (PetscInt)size / G, (double)dif);
     }
   }
   PetscCall(PetscFree(ref));
